@@ -1,0 +1,1 @@
+"""OpenCV StereoBM / StereoSGBM behind the StereoKit matcher API."""

@@ -1,0 +1,1 @@
+"""Evaluation: metrics, the comparison runner, error maps and reports."""

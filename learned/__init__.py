@@ -1,0 +1,1 @@
+"""Learned matchers (PyTorch): MC-CNN and GCNet."""

@@ -1,0 +1,44 @@
+"""Checks shared by every matcher, so bad ranges fail the same way everywhere."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .errors import StereoKitError
+
+
+def check_disparity_range(width: int, max_disp: int, min_disp: int = 0) -> tuple[int, int]:
+    """Validate a disparity search range `[min_disp, min_disp + max_disp)` for an image `width` pixels wide.
+
+    Returns `(min_disp, num_disp)`. Raises `StereoKitError` if the range is empty or wider than the image.
+    """
+    if not isinstance(max_disp, numbers.Integral) or isinstance(max_disp, bool):
+        if isinstance(max_disp, float) and float(max_disp).is_integer():
+            max_disp = int(max_disp)
+        else:
+            raise StereoKitError(f"max_disp must be a positive integer, got {max_disp!r}")
+    if not isinstance(min_disp, numbers.Integral) or isinstance(min_disp, bool):
+        raise StereoKitError(f"min_disp must be an integer, got {min_disp!r}")
+    max_disp, min_disp = int(max_disp), int(min_disp)
+    if max_disp <= 0:
+        raise StereoKitError(f"max_disp must be a positive integer, got {max_disp}")
+    if max_disp >= width or abs(min_disp) + max_disp > width:
+        raise StereoKitError(
+            f"disparity range [{min_disp}, {min_disp + max_disp}) is wider than the image ({width} px): "
+            f"max_disp must be smaller than the width"
+        )
+    return min_disp, max_disp
+
+
+def check_disparity(disp: np.ndarray, shape: tuple[int, int], who: str = "matcher") -> np.ndarray:
+    """Coerce a matcher's output to the disparity convention (float32, H x W, NaN invalid) or raise."""
+    disp = np.asarray(disp)
+    if disp.shape != tuple(shape):
+        raise StereoKitError(f"{who} returned a disparity of shape {disp.shape}, expected {tuple(shape)}")
+    disp = disp.astype(np.float32, copy=False)
+    if np.isinf(disp).any():
+        disp = disp.copy()
+        disp[np.isinf(disp)] = np.nan
+    return disp

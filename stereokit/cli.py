@@ -120,11 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", metavar="ADDRESS", help="Dask distributed scheduler address to run pairs on a cluster")
     p.add_argument("--force", action="store_true", help="recompute predictions already cached in DIR/pred")
     p.add_argument("--no-progress", action="store_true", help="plain log lines instead of a progress bar")
-    p.set_defaults(func=_delegate("eval.cli:run_compare"))
+    p.set_defaults(func=_delegate("eval.compare:cli"))
 
     p = sub.add_parser("report", help="rebuild DIR/index.html from an existing results folder")
     p.add_argument("dir", metavar="DIR", help="a folder written by `stereokit compare`")
-    p.set_defaults(func=_delegate("eval.cli:run_report"))
+    p.set_defaults(func=_delegate("eval.report:cli"))
 
     p = sub.add_parser("train", help="train a learned matcher (mccnn or gcnet); `stereokit train MODEL --help`", add_help=False)
     p.add_argument("model", choices=["mccnn", "gcnet"], help="which network")

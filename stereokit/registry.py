@@ -19,7 +19,13 @@ Matcher = Callable[..., np.ndarray]
 ENTRY_POINT_GROUP = "stereokit.matchers"
 
 # name -> "module:attribute" of the matchers that ship inside the stereokit package itself.
-_BUILTIN: dict[str, str] = {}
+_BUILTIN: dict[str, str] = {
+    "bm-sad": "stereokit.classical:bm_sad",
+    "bm-ssd": "stereokit.classical:bm_ssd",
+    "bm-ncc": "stereokit.classical:bm_ncc",
+    "bm-census": "stereokit.classical:bm_census",
+    "sgm": "stereokit.classical:sgm_matcher",
+}
 
 
 class MatcherRegistry(Mapping):

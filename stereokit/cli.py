@@ -80,8 +80,15 @@ def _delegate(target: str):
     return run
 
 
+class _Parser(argparse.ArgumentParser):
+    """Argument errors as one line on stderr (no usage dump), exit status 2; sub-commands inherit it."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="stereokit",
         description="Dense stereo matching: classical and learned matchers, OpenCV baselines, KITTI/Middlebury evaluation.",
     )
@@ -127,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_delegate("eval.report:cli"))
 
     p = sub.add_parser("train", help="train a learned matcher (mccnn or gcnet); `stereokit train MODEL --help`", add_help=False)
+    # Before MODEL only: `train mccnn --help` goes to the trainer with the rest.
+    p.add_argument("-h", "--help", action="help", help="show this help message and exit")
     p.add_argument("model", choices=["mccnn", "gcnet"], help="which network")
     p.add_argument("rest", nargs=argparse.REMAINDER, help="the trainer's own options")
     p.set_defaults(func=_delegate("learned.cli:run_train"))

@@ -1,0 +1,173 @@
+"""`middlebury:PATH`: Middlebury 2001, 2003, 2005, 2006, 2014 and MiddEval3 scenes, layout detected per scene.
+
+Layouts (file names as distributed):
+
+* ``im2`` (2001 / 2003): ``im2.png|ppm`` left, ``im6.png|ppm`` right, ``disp2.png|pgm`` left GT, ``disp6.png|pgm``
+  right GT; 8-bit, 0 unknown, scale from `stereokit.io.middlebury_gt_scale` (tsukuba /16, other 2001 scenes /8,
+  2003 by size: quarter /4, half /2, full /1); optional ``nonocc.png`` (255 = non-occluded).
+* ``view1`` (2005 / 2006): ``view1.png`` left, ``view5.png`` right, ``disp1.png`` / ``disp5.png``; scale by width
+  (full /1, half /2, third /3); ``dmin.txt`` (full-size disparity offset) goes to ``meta["dmin"]``.
+* ``im0`` (2014 / MiddEval3, also ETH3D): ``im0.png``, ``im1.png``, ``disp0GT.pfm`` (MiddEval3) or ``disp0.pfm``
+  (2014), ``mask0nocc.png`` (255 = non-occluded), ``calib.txt`` (focal from cam0, baseline, doffs -> `Calibration`;
+  the parsed file in ``meta["calib"]``, ``ndisp`` as ``meta["max_disp"]``).
+
+Non-occlusion masks: taken from the mask file when there is one. Otherwise, when the right view's GT exists
+(``disp6``, ``disp5``, ``disp1.pfm``), a left pixel is marked non-occluded iff it passes the left-right consistency
+check of the two GT maps: ``|dL(x) - dR(round(x - dL(x)))| <= 1`` with the match inside the image and both known
+(``meta["nonocc_source"] = "lr-check"``). With neither, ``nonocc`` is None.
+
+``meta["max_disp"]`` is calib's ndisp when given, else the smallest multiple of 16 above the largest GT disparity.
+PATH may be a scene folder or a folder of scenes, nested up to two levels (``middlebury:/work/shared/data`` finds
+``middlebury2001/tsukuba`` etc.); pair names are the scene folder names (prefixed by the parent folder on a clash).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import StereoKitError
+from ..io import (
+    calibration_from_calib,
+    middlebury_gt_scale,
+    read_calib,
+    read_image,
+    read_mask,
+    read_middlebury_gt,
+)
+from ..pair import StereoPair
+from .base import Dataset, first_existing, require_dir, unique_names
+
+LR_TOLERANCE = 1.0
+
+
+def _ext(*stems: str) -> list[str]:
+    return [f"{s}.{e}" for s in stems for e in ("png", "ppm", "pgm", "pfm")]
+
+
+# layout -> (left, right, left GT, right GT, nonocc mask) candidate file names
+LAYOUTS: dict[str, tuple[list[str], list[str], list[str], list[str], list[str]]] = {
+    "im0": (["im0.png"], ["im1.png"], ["disp0GT.pfm", "disp0.pfm"], ["disp1GT.pfm", "disp1.pfm"],
+            ["mask0nocc.png"]),
+    "view1": (["view1.png", "view1.ppm"], ["view5.png", "view5.ppm"], _ext("disp1"), _ext("disp5"),
+              ["nonocc.png"]),
+    "im2": (["im2.png", "im2.ppm"], ["im6.png", "im6.ppm"], _ext("disp2"), _ext("disp6"), ["nonocc.png"]),
+}
+
+
+def detect_layout(folder: Path) -> str | None:
+    """The scene layout of `folder` ('im0', 'view1' or 'im2'), or None when it holds no known left/right pair."""
+    for layout, (left, right, *_rest) in LAYOUTS.items():
+        if first_existing(folder, left) and first_existing(folder, right):
+            return layout
+    return None
+
+
+def find_scenes(root: Path, detect=detect_layout, depth: int = 2) -> list[Path]:
+    """Scene folders: `root` itself if it is one, else scene folders up to `depth` levels below (sorted)."""
+    if detect(root):
+        return [root]
+    found: list[Path] = []
+    if depth <= 0:
+        return found
+    for child in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        found.extend(find_scenes(child, detect, depth - 1))
+    return found
+
+
+def lr_consistent(gt_left: np.ndarray, gt_right: np.ndarray, tol: float = LR_TOLERANCE) -> np.ndarray:
+    """Left pixels whose GT agrees with the right view's GT at x - d (rounded): |dL - dR| <= tol, both known."""
+    h, w = gt_left.shape
+    xs = np.arange(w)[None, :] - np.nan_to_num(gt_left, nan=-1e9)
+    xr = np.rint(xs)
+    ok = np.isfinite(gt_left) & (xr >= 0) & (xr <= w - 1)
+    xr_i = np.clip(xr, 0, w - 1).astype(np.intp)
+    d_r = np.take_along_axis(gt_right, xr_i, axis=1)
+    with np.errstate(invalid="ignore"):
+        return ok & np.isfinite(d_r) & (np.abs(gt_left - d_r) <= tol)
+
+
+def _max_disp(gt: np.ndarray | None, width: int) -> int | None:
+    if gt is None or not np.isfinite(gt).any():
+        return None
+    return int(min(16 * (int(np.nanmax(gt)) // 16 + 1), width - 1))
+
+
+def load_scene(folder: Path, layout: str | None = None, gt_dirs: tuple[Path, ...] = ()) -> StereoPair:
+    """One Middlebury-style scene folder as a `StereoPair` (see the module docstring); GT files may also be looked
+    up in `gt_dirs` (ETH3D ships its GT separately)."""
+    folder = Path(folder)
+    layout = layout or detect_layout(folder)
+    if layout is None:
+        raise StereoKitError(f"no Middlebury scene in {folder} (expected im0/im1, view1/view5 or im2/im6 images)")
+    left_c, right_c, gtl_c, gtr_c, mask_c = LAYOUTS[layout]
+    left = read_image(first_existing(folder, left_c))
+    right = read_image(first_existing(folder, right_c))
+    h, w = left.shape[:2]
+    dirs = (folder, *gt_dirs)
+
+    def find(cands):
+        for d in dirs:
+            p = first_existing(d, cands)
+            if p is not None:
+                return p
+        return None
+
+    meta: dict = {"layout": layout, "path": str(folder)}
+    scale = middlebury_gt_scale(folder.name, w, h, layout) if layout != "im0" else 1
+    if layout != "im0":
+        meta["gt_scale"] = scale
+    gt_path, gtr_path, mask_path = find(gtl_c), find(gtr_c), find(mask_c)
+    gt = read_middlebury_gt(gt_path, scale) if gt_path else None
+    if gt is not None and gt.shape != (h, w):
+        raise StereoKitError(f"ground truth {gt_path} is {gt.shape[1]}x{gt.shape[0]}, images are {w}x{h}")
+    nonocc = None
+    if mask_path is not None:
+        nonocc = read_mask(mask_path, 255)
+        meta["nonocc_source"] = mask_path.name
+    elif gt is not None and gtr_path is not None:
+        gt_r = read_middlebury_gt(gtr_path, scale)
+        if gt_r.shape == gt.shape:
+            nonocc = lr_consistent(gt, gt_r)
+            meta["nonocc_source"] = "lr-check"
+    if nonocc is not None and nonocc.shape != (h, w):
+        raise StereoKitError(f"occlusion mask {mask_path} is {nonocc.shape[1]}x{nonocc.shape[0]}, images are {w}x{h}")
+
+    calib = None
+    calib_path = find(["calib.txt"])
+    if calib_path is not None:
+        parsed = read_calib(calib_path)
+        meta["calib"] = parsed
+        calib = calibration_from_calib(parsed, calib_path)
+        if isinstance(parsed.get("ndisp"), (int, float)):
+            meta["ndisp"] = int(parsed["ndisp"])
+            if 0 < parsed["ndisp"] < w:
+                meta["max_disp"] = int(parsed["ndisp"])
+    dmin_path = folder / "dmin.txt"
+    if dmin_path.is_file():
+        try:
+            meta["dmin"] = float(dmin_path.read_text().split()[0])
+        except (ValueError, IndexError):
+            pass
+    if "max_disp" not in meta:
+        md = _max_disp(gt, w)
+        if md is not None:
+            meta["max_disp"] = md
+    return StereoPair(left=left, right=right, gt=gt, nonocc=nonocc, calib=calib, name=folder.name, meta=meta)
+
+
+def middlebury_dataset(path: str, spec: str) -> Dataset:
+    root = require_dir(path, spec)
+    scenes = find_scenes(root)
+    if not scenes:
+        raise StereoKitError(f"no Middlebury scenes under {root} (looked for folders with im0.png/im1.png, "
+                             f"view1.png/view5.png or im2/im6 images, two levels deep)")
+    layouts = [detect_layout(s) for s in scenes]
+    names = unique_names([s.name for s in scenes], [s.parent.name for s in scenes])
+    return Dataset(spec, names, partial(_load_at, tuple(scenes), tuple(layouts)))
+
+
+def _load_at(scenes: tuple[Path, ...], layouts: tuple[str, ...], i: int) -> StereoPair:
+    return load_scene(scenes[i], layouts[i])

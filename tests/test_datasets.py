@@ -1,0 +1,487 @@
+"""Datasets: the synthetic generator's exactness, `sample`, spec parsing, and every loader on fixtures written here."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from stereokit import StereoKitError, StereoPair
+from stereokit.datasets import Dataset, describe_specs, open_dataset
+from stereokit.datasets.middlebury import lr_consistent
+from stereokit.datasets.synthetic import make_scene
+from stereokit.io import write_image, write_kitti_disparity, write_pfm
+
+SMALL = dict(height=72, width=112, max_disp=20)
+
+
+# ---------------------------------------------------------------- synthetic
+
+def _warp_right(right: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Right view sampled (linearly) at x - gt: (warped, x0, t)."""
+    h, w = gt.shape
+    v, u = np.mgrid[0:h, 0:w]
+    xr = u - gt.astype(np.float64)
+    x0 = np.clip(np.floor(xr).astype(int), 0, w - 1)
+    t = np.clip(xr - x0, 0, 1)
+    x1 = np.minimum(x0 + 1, w - 1)
+    r = right.astype(np.float64)
+    if r.ndim == 3:
+        return r[v, x0] * (1 - t)[..., None] + r[v, x1] * t[..., None], x0, t
+    return r[v, x0] * (1 - t) + r[v, x1] * t, x0, t
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_synthetic_integer_fronto_parallel_is_exact(seed):
+    p = make_scene(seed, **SMALL, photometric=False, integer_disp=True)
+    assert np.array_equal(p.gt, np.round(p.gt))
+    h, w = p.shape
+    v, u = np.mgrid[0:h, 0:w]
+    m = p.nonocc
+    assert 0.5 < m.mean() < 1.0  # objects occlude something, most pixels are visible
+    xr = (u - p.gt).astype(int)
+    assert (xr[m] >= 0).all()
+    assert np.array_equal(p.right[v[m], xr[m]], p.left[m])
+    # and occluded pixels are mostly not reproduced (they see another surface in the right view)
+    occ = ~m & (u - p.gt >= 0)
+    if occ.sum() > 20:
+        diff = np.abs(p.right[v[occ], xr[occ]].astype(int) - p.left[occ]).max(axis=-1)
+        assert (diff > 0).mean() > 0.5
+
+
+@pytest.mark.parametrize("seed", [0, 5, 7])
+def test_synthetic_subpixel_warp_matches_up_to_interpolation(seed):
+    p = make_scene(seed, **SMALL, photometric=False)
+    assert not np.array_equal(p.gt, np.round(p.gt))  # slanted planes give sub-pixel disparities
+    warped, _, _ = _warp_right(p.right, p.gt)
+    err = np.abs(warped - p.left).mean(axis=-1)
+    m = p.nonocc
+    assert np.median(err[m]) < 1.5
+    assert err[m].mean() < 0.25 * err[~m].mean()
+
+
+@pytest.mark.parametrize("seed", [0, 3, 11])
+def test_synthetic_nonocc_agrees_with_right_view_geometry(seed):
+    """Where both right-view neighbours of x - gt show the same surface, that surface decides visibility.
+
+    Exceptions can only come from outline features thinner than a pixel (a sliver or notch between two pixel
+    centres, which the exact continuous test sees and the sampled surface maps miss): at most a handful.
+    """
+    p = make_scene(seed, **SMALL)
+    sl, sr, gr = p.meta["surface"], p.meta["surface_right"], p.meta["gt_right"]
+    h, w = p.shape
+    v, u = np.mgrid[0:h, 0:w]
+    xr = u - p.gt.astype(np.float64)
+    inside = (xr >= 0) & (xr <= w - 1)
+    x0 = np.clip(np.floor(xr).astype(int), 0, w - 1)
+    x1 = np.minimum(x0 + 1, w - 1)
+    t = xr - x0
+    same = inside & (sr[v, x0] == sr[v, x1])
+    seen_same = same & (sr[v, x0] == sl)
+    seen_other = same & (sr[v, x0] != sl)
+    assert seen_same.sum() > 0.5 * h * w and seen_other.sum() > 50
+    assert (~p.nonocc[seen_same]).sum() <= 4
+    assert p.nonocc[seen_other].sum() <= 4
+    assert not p.nonocc[xr < 0].any()
+    # right GT interpolated at x - gt reproduces the left GT on visible planes (affine, so exactly)
+    gri = gr[v, x0] * (1 - t) + gr[v, x1] * t
+    vis = seen_same & p.nonocc
+    assert np.abs(gri - p.gt)[vis].max() < 1e-3
+    assert ((gri - p.gt)[seen_other & ~p.nonocc] > 0).all()  # occluders are nearer
+
+
+def test_synthetic_ranges_types_and_masks():
+    p = make_scene(4, height=64, width=96, max_disp=16)
+    assert isinstance(p, StereoPair) and p.name == "synthetic-00004"
+    assert p.left.shape == (64, 96, 3) and p.left.dtype == np.uint8 and p.right.dtype == np.uint8
+    assert p.gt.dtype == np.float32 and not np.isnan(p.gt).any()
+    assert p.gt.min() >= 0 and p.gt.max() <= 15
+    assert p.nonocc.dtype == bool and p.fg.dtype == bool and p.fg.any() and not p.fg.all()
+    assert p.meta["max_disp"] == 16
+    # fg pixels are objects, which are always nearer than the background at the same pixel
+    assert p.gt[p.fg].mean() > p.gt[~p.fg].mean()
+
+
+def test_synthetic_is_deterministic_per_seed():
+    a, b, c = make_scene(9, **SMALL), make_scene(9, **SMALL), make_scene(10, **SMALL)
+    for k in ("left", "right", "gt", "nonocc", "fg"):
+        assert np.array_equal(getattr(a, k), getattr(b, k))
+    assert not np.array_equal(a.left, c.left)
+
+
+def test_synthetic_photometric_differences_between_views():
+    clean = make_scene(2, **SMALL, photometric=False, integer_disp=True)
+    noisy = make_scene(2, **SMALL, integer_disp=True)
+    assert np.array_equal(clean.gt, noisy.gt)
+    h, w = clean.shape
+    v, u = np.mgrid[0:h, 0:w]
+    m = clean.nonocc
+    xr = (u - clean.gt).astype(int)
+    d = np.abs(noisy.right[v[m], xr[m]].astype(float) - noisy.left[m].astype(float))
+    assert d.mean() > 1.0  # gain/bias/noise/blur make the views differ
+
+
+def test_synthetic_has_textureless_and_periodic_regions():
+    p = make_scene(0, height=96, width=128, max_disp=24, n_objects=4, photometric=False,
+                   textures={"flat": 1.0, "periodic": 1.0, "natural": 0.0})
+    g = p.left.astype(float).mean(axis=-1)
+    sl = p.meta["surface"]
+    flat = periodic = False
+    for k in range(1, sl.max() + 1):
+        m = sl == k
+        if m.sum() < 30:
+            continue
+        if np.ptp(g[m]) == 0:
+            flat = True
+        else:
+            periodic = True
+    assert flat and periodic
+
+
+def test_synthetic_size_and_range_are_controllable():
+    p = make_scene(1, height=40, width=200, max_disp=100)
+    assert p.shape == (40, 200) and p.gt.max() <= 99
+    assert p.gt.max() > 30  # objects use the range
+    with pytest.raises(StereoKitError, match="max_disp"):
+        make_scene(1, height=40, width=50, max_disp=60)
+    with pytest.raises(StereoKitError, match="width"):
+        make_scene(1, height=40, width=0)
+
+
+def test_synthetic_spec():
+    ds = open_dataset("synthetic:3:7")
+    assert isinstance(ds, Dataset) and len(ds) == 3
+    assert ds.names == ["synthetic-00007", "synthetic-00008", "synthetic-00009"]
+    assert len(open_dataset("synthetic")) == 8
+    assert open_dataset("synthetic:2").names == ["synthetic-00000", "synthetic-00001"]
+    p = ds[-1]
+    assert p.name == "synthetic-00009" and p.shape == (240, 320) and p.gt.max() <= 47
+    assert ds["synthetic-00008"].name == "synthetic-00008"
+    for bad in ("synthetic:x", "synthetic:0", "synthetic:2:-1", "synthetic:1:2:3"):
+        with pytest.raises(StereoKitError):
+            open_dataset(bad)
+
+
+# ---------------------------------------------------------------- sample
+
+def test_sample_dataset():
+    ds = open_dataset("sample")
+    assert ds.names == ["motorcycle"] and len(ds) == 1
+    p = ds[0]
+    assert p.name == "motorcycle" and p.shape == (500, 741) and p.left.dtype == np.uint8
+    valid = np.isfinite(p.gt)
+    assert 0.9 < valid.mean() < 0.95  # about 7 % unknown (inf in scikit-image's copy -> NaN)
+    assert 7.0 < np.nanmin(p.gt) < 7.5 and 59.5 < np.nanmax(p.gt) < 60.0
+    assert p.calib is not None and p.calib.focal == pytest.approx(994.978)
+    # depth of the largest disparity: f * B / (d + doffs), in mm
+    z = p.depth(np.array([[np.nanmax(p.gt)]], dtype=np.float32))
+    assert z[0, 0] == pytest.approx(994.978 * 193.001 / (np.nanmax(p.gt) + 31.086), rel=1e-5)
+
+
+# ---------------------------------------------------------------- specs
+
+def test_describe_specs_lists_every_spec():
+    specs = dict(describe_specs())
+    for usage in ("sample", "synthetic[:N[:SEED]]", "middlebury:PATH", "kitti2012:PATH", "kitti2015:PATH",
+                  "eth3d:PATH", "sceneflow:PATH"):
+        assert usage in specs and specs[usage]
+
+
+@pytest.mark.parametrize("spec, msg", [
+    ("", "empty"),
+    ("nosuch", "unknown dataset"),
+    ("sample:3", "no arguments"),
+    ("middlebury:", "PATH"),
+    ("middlebury:/no/such/folder", "not found"),
+    ("kitti2015:/no/such/folder", "not found"),
+])
+def test_bad_specs(spec, msg):
+    with pytest.raises(StereoKitError, match=msg):
+        open_dataset(spec)
+
+
+# ---------------------------------------------------------------- fixtures in each format
+
+def _scene(seed=0, h=40, w=64, max_disp=12):
+    return make_scene(seed, height=h, width=w, max_disp=max_disp, integer_disp=True, photometric=False)
+
+
+def _write_u8(path, arr):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), np.asarray(arr, dtype=np.uint8))
+
+
+def _write_2014(folder, p, gt_name="disp0GT.pfm", mask=True, calib=True):
+    folder.mkdir(parents=True, exist_ok=True)
+    write_image(folder / "im0.png", p.left)
+    write_image(folder / "im1.png", p.right)
+    gt = p.gt.copy()
+    gt[0, :3] = np.inf
+    write_pfm(folder / gt_name, gt)
+    if mask:
+        _write_u8(folder / "mask0nocc.png", np.where(p.nonocc, 255, 128))
+    if calib:
+        (folder / "calib.txt").write_text(
+            "cam0=[100.5 0 30; 0 100.5 20; 0 0 1]\ncam1=[100.5 0 33; 0 100.5 20; 0 0 1]\ndoffs=3\n"
+            "baseline=50.25\nwidth=64\nheight=40\nndisp=16\n")
+
+
+def test_lr_consistency_rule():
+    gl = np.array([[1.0, 1.0, 2.0, 2.0, np.nan, 0.0]], np.float32)
+    gr = np.array([[1.0, 2.0, 9.0, 2.0, 2.0, 0.0]], np.float32)
+    # x=0: 0-1 out of view; x=1 -> dR[0]=1 ok; x=2 -> dR[0]=1 |2-1|<=1 ok; x=3 -> dR[1]=2 ok; x=4 NaN; x=5 -> dR[5]
+    assert lr_consistent(gl, gr).tolist() == [[False, True, True, True, False, True]]
+    gr2 = gr.copy()
+    gr2[0, 1] = 5.0
+    assert not lr_consistent(gl, gr2)[0, 3]
+
+
+def test_middlebury_2014_scene(tmp_path):
+    p = _scene(1)
+    _write_2014(tmp_path / "Motor", p)
+    ds = open_dataset(f"middlebury:{tmp_path / 'Motor'}")
+    assert ds.names == ["Motor"] and len(ds) == 1
+    q = ds[0]
+    assert np.array_equal(q.left, p.left) and np.array_equal(q.right, p.right)
+    assert np.isnan(q.gt[0, :3]).all() and np.array_equal(q.gt[1:], p.gt[1:])
+    assert np.array_equal(q.nonocc, p.nonocc)
+    assert (q.calib.focal, q.calib.baseline, q.calib.doffs) == (100.5, 50.25, 3.0)
+    assert q.meta["max_disp"] == 16 and q.meta["layout"] == "im0"
+    # 2014 full layout: disp0.pfm + disp1.pfm, no mask -> nonocc from the LR check of the two GT maps
+    _write_2014(tmp_path / "Full", p, gt_name="disp0.pfm", mask=False)
+    write_pfm(tmp_path / "Full" / "disp1.pfm", p.meta["gt_right"])
+    q = open_dataset(f"middlebury:{tmp_path / 'Full'}")[0]
+    assert q.meta["nonocc_source"] == "lr-check"
+    assert (q.nonocc == p.nonocc)[1:].mean() > 0.97
+
+
+def test_middlebury_old_layouts_and_scales(tmp_path):
+    p = _scene(2, h=288, w=384, max_disp=16)
+    # 2001 tsukuba as OpenCV ships it: RGB copies of the GT PNG, value / 16, no right GT
+    t = tmp_path / "mb2001" / "tsukuba"
+    write_image(t / "im2.png", p.left)
+    write_image(t / "im6.png", p.right)
+    _write_u8(t / "disp2.png", np.dstack([p.gt * 16] * 3))
+    # 2001 sawtooth style: PPM/PGM, value / 8, with the right GT
+    s = tmp_path / "mb2001" / "sawtooth"
+    q = _scene(3)
+    write_image(s / "im2.ppm", q.left)
+    write_image(s / "im6.ppm", q.right)
+    _write_u8(s / "disp2.pgm", q.gt * 8)
+    _write_u8(s / "disp6.pgm", q.meta["gt_right"] * 8)
+    # 2006 third size: view1/view5/disp1/disp5, value / 3, dmin.txt; a second "sawtooth" in another folder
+    r = _scene(4, h=60, w=463, max_disp=40)
+    v = tmp_path / "mb2006" / "Wood"
+    write_image(v / "view1.png", r.left)
+    write_image(v / "view5.png", r.right)
+    _write_u8(v / "disp1.png", r.gt * 3)
+    _write_u8(v / "disp5.png", r.meta["gt_right"] * 3)
+    (v / "dmin.txt").write_text("200\n")
+    dup = tmp_path / "mb2006" / "sawtooth"
+    write_image(dup / "view1.png", r.left)
+    write_image(dup / "view5.png", r.right)
+    (tmp_path / "mb2006" / "notes").mkdir()
+
+    ds = open_dataset(f"middlebury:{tmp_path}")
+    assert ds.names == ["mb2001-sawtooth", "tsukuba", "Wood", "mb2006-sawtooth"]  # sorted walk, clash prefixed
+    ts = ds["tsukuba"]
+    assert ts.meta["gt_scale"] == 16 and ts.nonocc is None
+    assert np.allclose(ts.gt[p.gt > 0], p.gt[p.gt > 0]) and np.isnan(ts.gt[p.gt == 0]).all()
+    sw = ds["mb2001-sawtooth"]
+    assert sw.meta["gt_scale"] == 8 and sw.meta["nonocc_source"] == "lr-check"
+    assert np.allclose(sw.gt[q.gt > 0], q.gt[q.gt > 0])
+    assert (sw.nonocc == q.nonocc).mean() > 0.95
+    wd = ds["Wood"]
+    assert wd.meta["gt_scale"] == 3 and wd.meta["dmin"] == 200.0 and wd.calib is None
+    assert np.allclose(wd.gt[r.gt > 0], r.gt[r.gt > 0], atol=1e-5)
+    assert ds["mb2006-sawtooth"].gt is None
+
+
+def test_middlebury_empty_folder(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    with pytest.raises(StereoKitError, match="no Middlebury scenes"):
+        open_dataset(f"middlebury:{tmp_path}")
+    (tmp_path / "f.txt").write_text("x")
+    with pytest.raises(StereoKitError, match="not a folder"):
+        open_dataset(f"middlebury:{tmp_path / 'f.txt'}")
+
+
+# scene -> (GT scale, min, max of the GT in px, from the READMEs in ../shared/data; the READMEs' minima for
+# 2003-2006 are the 1/scale quantum, so only "min >= that" is checked there)
+SHARED = {
+    "tsukuba": (16, 5.0, 14.0), "venus": (8, 3.0, 19.75), "sawtooth": (8, 31 / 8, 143 / 8),
+    "cones": (4, 0.25, 55.0), "teddy": (4, 0.25, 52.75), "Reindeer": (2, 0.5, 100.5), "Dolls": (2, 0.5, 110.5),
+    "Art": (3, 24.3, 74.7), "Books": (3, 21.7, 73.7), "Cloth3": (2, 0.5, 83.0), "Wood2": (2, 0.5, 108.5),
+}
+
+
+def test_middlebury_shared_data(shared_data):
+    ds = open_dataset(f"middlebury:{shared_data}")
+    assert sorted(ds.names) == sorted(SHARED)
+    for p in ds:
+        scale, lo, hi = SHARED[p.name]
+        assert p.meta["gt_scale"] == scale, p.name
+        g = p.gt[np.isfinite(p.gt)]
+        assert g.min() >= lo - 0.05 and abs(g.max() - hi) < 0.05, (p.name, g.min(), g.max())
+        if p.name in ("tsukuba", "venus", "sawtooth"):
+            assert abs(g.min() - lo) < 0.05
+        assert p.meta["max_disp"] > g.max() and p.meta["max_disp"] % 16 == 0
+        if p.name == "tsukuba":
+            assert p.nonocc is None and np.isnan(p.gt[:18]).all()  # no right GT; 18-px unknown border
+        else:
+            assert 0.7 < p.nonocc.mean() < 0.99  # LR check of the two GT maps
+        # the GT is right: warping the right view by it beats no warp by far at non-occluded pixels
+        h, w = p.shape
+        lg, rg = p.left_gray, p.right_gray
+        v, u = np.mgrid[0:h, 0:w]
+        m = np.isfinite(p.gt) if p.nonocc is None else p.nonocc
+        xr = np.clip(np.rint(u - np.nan_to_num(p.gt)), 0, w - 1).astype(int)
+        e_gt = np.abs(lg - rg[v, xr])[m].mean()
+        e_0 = np.abs(lg - rg)[m].mean()
+        assert e_gt < 0.5 * e_0, p.name
+
+
+def _write_kitti(root, year, frames=("000000", "000001"), with_gt=True):
+    out = {}
+    left_dir, right_dir = ("colored_0", "colored_1") if year == 2012 else ("image_2", "image_3")
+    occ_dir, noc_dir = ("disp_occ", "disp_noc") if year == 2012 else ("disp_occ_0", "disp_noc_0")
+    for i, f in enumerate(frames):
+        p = make_scene(10 + i, height=30, width=80, max_disp=20)
+        out[f] = p
+        for suffix in ("_10", "_11"):
+            write_image(root / left_dir / f"{f}{suffix}.png", p.left)
+            write_image(root / right_dir / f"{f}{suffix}.png", p.right)
+        if with_gt:
+            write_kitti_disparity(root / occ_dir / f"{f}_10.png", p.gt)
+            noc = p.gt.copy()
+            noc[~p.nonocc] = np.nan
+            write_kitti_disparity(root / noc_dir / f"{f}_10.png", noc)
+        if year == 2015:
+            _write_u8(root / "obj_map" / f"{f}_10.png", np.where(p.fg, 3, 0))
+            (root / "calib_cam_to_cam").mkdir(exist_ok=True)
+            (root / "calib_cam_to_cam" / f"{f}.txt").write_text(
+                "P_rect_02: 721.5 0 609.6 44.86 0 721.5 172.9 0.2164 0 0 1 0.002746\n"
+                "P_rect_03: 721.5 0 609.6 -339.5 0 721.5 172.9 2.2 0 0 1 0.002729\n")
+        else:
+            (root / "calib").mkdir(exist_ok=True)
+            (root / "calib" / f"{f}.txt").write_text(
+                "P0: 707.0 0 604.0 0 0 707.0 180.5 0 0 0 1 0\nP1: 707.0 0 604.0 -379.8 0 707.0 180.5 0 0 0 1 0\n"
+                "P2: 707.0 0 604.0 46.9 0 707.0 180.5 0.1 0 0 1 0.003\n"
+                "P3: 707.0 0 604.0 -333.5 0 707.0 180.5 1.9 0 0 1 0.003\n")
+    return out
+
+
+@pytest.mark.parametrize("year", [2012, 2015])
+def test_kitti_loader(tmp_path, year):
+    scenes = _write_kitti(tmp_path / "training", year)
+    ds = open_dataset(f"kitti{year}:{tmp_path}")  # the parent of training/ works too
+    assert ds.names == ["000000_10", "000001_10"]  # only *_10 frames
+    for name, p in zip(ds.names, ds):
+        src = scenes[name.split("_")[0]]
+        assert p.name == name and np.array_equal(p.left, src.left)
+        assert np.abs(p.gt - src.gt).max() <= 0.5 / 256 + 1e-6
+        assert np.array_equal(p.nonocc, src.nonocc)
+        if year == 2015:
+            assert np.array_equal(p.fg, src.fg)
+            assert p.calib.focal == pytest.approx(721.5) and p.calib.baseline == pytest.approx(384.36 / 721.5)
+        else:
+            assert p.fg is None
+            assert p.calib.baseline == pytest.approx(380.4 / 707.0)
+    assert len(open_dataset(f"kitti{year}:{tmp_path / 'training'}")) == 2
+
+
+def test_kitti_gray_2012_and_errors(tmp_path):
+    root = tmp_path / "k"
+    p = make_scene(1, height=20, width=50, max_disp=10)
+    _write_u8(root / "image_0" / "000007_10.png", p.left_gray * 255)
+    _write_u8(root / "image_1" / "000007_10.png", p.right_gray * 255)
+    q = open_dataset(f"kitti2012:{root}")[0]
+    assert q.left.ndim == 2 and q.gt is None and q.calib is None
+    with pytest.raises(StereoKitError, match="image_2"):
+        open_dataset(f"kitti2015:{root}")
+    (root / "image_1" / "000007_10.png").unlink()
+    with pytest.raises(StereoKitError, match="right image"):
+        open_dataset(f"kitti2012:{root}")
+
+
+def test_eth3d_loader(tmp_path):
+    a, b = _scene(5), _scene(6)
+    train = tmp_path / "two_view_training"
+    _write_2014(train / "delivery_area_1l", a)
+    # second scene: GT in the separate two_view_training_gt archive folder
+    _write_2014(train / "electro_1s", b, mask=False)
+    (train / "electro_1s" / "disp0GT.pfm").unlink()
+    gt_dir = tmp_path / "two_view_training_gt" / "electro_1s"
+    gt_dir.mkdir(parents=True)
+    write_pfm(gt_dir / "disp0GT.pfm", b.gt)
+    _write_u8(gt_dir / "mask0nocc.png", np.where(b.nonocc, 255, 128))
+    ds = open_dataset(f"eth3d:{tmp_path}")
+    assert ds.names == ["delivery_area_1l", "electro_1s"]
+    q = ds["electro_1s"]
+    assert np.array_equal(q.gt, b.gt) and np.array_equal(q.nonocc, b.nonocc) and q.calib.focal == 100.5
+    assert np.array_equal(open_dataset(f"eth3d:{train / 'delivery_area_1l'}")[0].nonocc, a.nonocc)
+    with pytest.raises(StereoKitError, match="no ETH3D scenes"):
+        open_dataset(f"eth3d:{tmp_path / 'two_view_training_gt'}")
+
+
+def test_sceneflow_loader(tmp_path):
+    root = tmp_path / "FlyingThings3D"
+    made = {}
+    for sub, frame, seed in (("TRAIN/A/0000", "0006", 1), ("TRAIN/A/0000", "0007", 2), ("TEST/B/0003", "0010", 3)):
+        p = make_scene(seed, height=24, width=48, max_disp=10)
+        for pass_ in ("frames_cleanpass", "frames_finalpass"):
+            write_image(root / pass_ / sub / "left" / f"{frame}.png", p.left)
+            write_image(root / pass_ / sub / "right" / f"{frame}.png", p.right)
+        write_pfm(root / "disparity" / sub / "left" / f"{frame}.pfm", p.gt)
+        write_pfm(root / "disparity" / sub / "right" / f"{frame}.pfm", p.meta["gt_right"])
+        made["-".join([*sub.split("/"), frame])] = p
+    ds = open_dataset(f"sceneflow:{root}")
+    assert ds.names == ["TEST-B-0003-0010", "TRAIN-A-0000-0006", "TRAIN-A-0000-0007"]
+    for name in ds.names:
+        q = ds[name]
+        assert np.array_equal(q.gt, made[name].gt) and np.array_equal(q.right, made[name].right)
+        assert q.nonocc is None
+    assert len(open_dataset(f"sceneflow:{root / 'frames_finalpass'}")) == 3
+    with pytest.raises(StereoKitError, match="frames_cleanpass"):
+        open_dataset(f"sceneflow:{root / 'disparity'}")
+    empty = tmp_path / "empty"
+    (empty / "frames_cleanpass").mkdir(parents=True)
+    (empty / "disparity").mkdir()
+    with pytest.raises(StereoKitError, match="no Scene Flow pairs"):
+        open_dataset(f"sceneflow:{empty}")
+
+
+def test_datasets_are_lazy(tmp_path, monkeypatch):
+    _write_kitti(tmp_path, 2015, frames=("000000",))
+    import stereokit.datasets.kitti as kitti_mod
+
+    calls = []
+    real = kitti_mod.read_image
+    monkeypatch.setattr(kitti_mod, "read_image", lambda p: calls.append(p) or real(p))
+    ds = open_dataset(f"kitti2015:{tmp_path}")
+    assert calls == []
+    ds[0]
+    assert len(calls) == 3  # left, right, obj_map
+    assert [p.name for p in ds[0:1]] == ["000000_10"]
+    with pytest.raises(IndexError):
+        ds[5]
+    with pytest.raises(StereoKitError, match="no pair named"):
+        ds["nope"]
+
+
+def test_datasets_pickle_and_membership(tmp_path):
+    """Datasets go to worker processes (spawned DataLoader workers pickle them); `in` checks names only."""
+    import pickle
+
+    _write_kitti(tmp_path / "k", 2015, frames=("000003",))
+    _write_2014(tmp_path / "mb" / "Scene", _scene(1))
+    for spec in ("synthetic:2:4", "sample", f"kitti2015:{tmp_path / 'k'}", f"middlebury:{tmp_path / 'mb'}",
+                 f"eth3d:{tmp_path / 'mb'}"):
+        ds = open_dataset(spec)
+        clone = pickle.loads(pickle.dumps(ds))
+        assert clone.names == ds.names and clone.name == ds.name
+        assert ds.names[0] in ds and "nope" not in ds
+    ds = open_dataset("synthetic:3:4")
+    sub = pickle.loads(pickle.dumps(ds[1:]))
+    assert sub.names == ["synthetic-00005", "synthetic-00006"]
+    assert np.array_equal(sub[0].gt, ds[1].gt)

@@ -1,0 +1,272 @@
+"""stereokit.io: PFM, KITTI PNG, Middlebury GT, calib.txt, images, suffix dispatch and atomic writes."""
+
+from __future__ import annotations
+
+import os
+import struct
+
+import cv2
+import numpy as np
+import pytest
+
+from stereokit import StereoKitError
+from stereokit import io as skio
+from stereokit.io import (
+    calibration_from_calib,
+    middlebury_gt_scale,
+    read_calib,
+    read_disparity,
+    read_image,
+    read_kitti_disparity,
+    read_middlebury_gt,
+    read_pfm,
+    write_disparity,
+    write_image,
+    write_kitti_disparity,
+    write_pfm,
+)
+
+
+def _disp(h=5, w=7, seed=0):
+    rng = np.random.default_rng(seed)
+    d = rng.uniform(0, 100, size=(h, w)).astype(np.float32)
+    d[1, 2] = np.nan
+    return d
+
+
+# ---------------------------------------------------------------- PFM
+
+@pytest.mark.parametrize("little", [True, False])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_pfm_round_trip_exact(tmp_path, little, channels):
+    rng = np.random.default_rng(1)
+    shape = (4, 6) if channels == 1 else (4, 6, 3)
+    a = rng.normal(size=shape).astype(np.float32)
+    a.flat[3] = np.inf
+    p = write_pfm(tmp_path / "a.pfm", a, little_endian=little)
+    b = read_pfm(p)
+    assert b.dtype == np.float32 and b.shape == shape
+    assert np.array_equal(a, b)
+    assert p.read_bytes()[:2] == (b"PF" if channels == 3 else b"Pf")
+
+
+def test_pfm_layout_bottom_up_and_byte_order(tmp_path):
+    """A hand-written big-endian file: rows are stored bottom to top, positive scale = big endian."""
+    rows_bottom_up = [[4.0, 5.0, 6.0], [1.0, 2.0, 3.0]]
+    data = b"Pf\n3 2\n1.0\n" + b"".join(struct.pack(">3f", *r) for r in rows_bottom_up)
+    (tmp_path / "be.pfm").write_bytes(data)
+    assert np.array_equal(read_pfm(tmp_path / "be.pfm"), np.array([[1, 2, 3], [4, 5, 6]], np.float32))
+    little = b"Pf\n3 2\n-1.0\n" + b"".join(struct.pack("<3f", *r) for r in rows_bottom_up)
+    (tmp_path / "le.pfm").write_bytes(little)
+    assert np.array_equal(read_pfm(tmp_path / "le.pfm"), np.array([[1, 2, 3], [4, 5, 6]], np.float32))
+    # what we write is little endian with scale -1 and bottom-up rows
+    write_pfm(tmp_path / "ours.pfm", np.array([[1, 2, 3], [4, 5, 6]], np.float32))
+    assert (tmp_path / "ours.pfm").read_bytes() == little
+
+
+def test_pfm_truncated_and_bad(tmp_path):
+    p = write_pfm(tmp_path / "a.pfm", np.ones((8, 8), np.float32))
+    cut = tmp_path / "cut.pfm"
+    cut.write_bytes(p.read_bytes()[:-10])
+    with pytest.raises(StereoKitError, match=r"truncated.*cut\.pfm"):
+        read_pfm(cut)
+    bad = tmp_path / "bad.pfm"
+    bad.write_bytes(b"P5\n3 2\n255\n" + bytes(6))
+    with pytest.raises(StereoKitError, match="not a PFM"):
+        read_pfm(bad)
+    bad.write_bytes(b"Pf\nx 2\n-1\n")
+    with pytest.raises(StereoKitError, match="bad PFM header"):
+        read_pfm(bad)
+    with pytest.raises(StereoKitError, match="not found"):
+        read_pfm(tmp_path / "nope.pfm")
+    (tmp_path / "empty.pfm").write_bytes(b"")
+    with pytest.raises(StereoKitError, match="empty"):
+        read_pfm(tmp_path / "empty.pfm")
+
+
+# ---------------------------------------------------------------- KITTI PNG
+
+def test_kitti_png_round_trip_and_encoding(tmp_path):
+    d = _disp()
+    d[0, 0] = 0.0  # valid zero disparity must not read back as invalid
+    d[0, 1] = 1e-4
+    p = write_kitti_disparity(tmp_path / "d.png", d)
+    raw = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
+    assert raw.dtype == np.uint16 and raw.ndim == 2
+    assert raw[1, 2] == 0 and raw[0, 0] == 1 and raw[0, 1] == 1
+    assert raw[2, 3] == max(round(float(d[2, 3]) * 256), 1)
+    back = read_kitti_disparity(p)
+    assert np.isnan(back[1, 2]) and np.isnan(back).sum() == 1
+    valid = np.isfinite(d)
+    assert np.abs(back[valid] - d[valid]).max() <= 1 / 256 + 1e-6  # round trip to 1/256 px
+    big = valid & (d >= 1 / 256)
+    assert np.abs(back[big] - d[big]).max() <= 0.5 / 256 + 1e-6  # rounding, except where 0 was lifted to 1
+
+
+def test_kitti_png_rejects(tmp_path):
+    with pytest.raises(StereoKitError, match="negative"):
+        write_kitti_disparity(tmp_path / "n.png", np.full((3, 3), -1.0, np.float32))
+    with pytest.raises(StereoKitError, match="range"):
+        write_kitti_disparity(tmp_path / "big.png", np.full((3, 3), 300.0, np.float32))
+    assert not list(tmp_path.iterdir())
+    cv2.imwrite(str(tmp_path / "u8.png"), np.zeros((3, 3), np.uint8))
+    with pytest.raises(StereoKitError, match="16-bit"):
+        read_kitti_disparity(tmp_path / "u8.png")
+    full = write_kitti_disparity(tmp_path / "full.png", np.random.default_rng(0).uniform(0, 90, (60, 80)))
+    data = full.read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: int(len(data) * 0.8)])
+    with pytest.raises(StereoKitError, match=r"cut\.png"):
+        read_disparity(tmp_path / "cut.png")
+
+
+# ---------------------------------------------------------------- Middlebury
+
+def test_middlebury_gt_scale_table():
+    assert middlebury_gt_scale("tsukuba", 384, 288, "im2") == 16
+    assert middlebury_gt_scale("venus", 434, 383, "im2") == 8
+    assert middlebury_gt_scale("sawtooth", 434, 380, "im2") == 8
+    assert middlebury_gt_scale("cones", 450, 375, "im2") == 4
+    assert middlebury_gt_scale("scene", 450, 375, "im2") == 4  # 2003 told apart by size
+    assert middlebury_gt_scale("teddy", 900, 750, "im2") == 2
+    assert middlebury_gt_scale("teddy", 1800, 1500, "im2") == 1
+    assert middlebury_gt_scale("Art", 1390, 1110, "view1") == 1
+    assert middlebury_gt_scale("Dolls", 695, 555, "view1") == 2
+    assert middlebury_gt_scale("Art", 463, 370, "view1") == 3
+    with pytest.raises(StereoKitError):
+        middlebury_gt_scale("x", 10, 10, "other")
+
+
+def test_read_middlebury_gt(tmp_path):
+    raw = np.array([[0, 4, 8], [200, 255, 1]], np.uint8)
+    cv2.imwrite(str(tmp_path / "disp2.png"), np.dstack([raw] * 3))  # RGB copy (OpenCV's test data)
+    cv2.imwrite(str(tmp_path / "disp2.pgm"), raw)
+    for name in ("disp2.png", "disp2.pgm"):
+        d = read_middlebury_gt(tmp_path / name, 4)
+        assert d.dtype == np.float32 and np.isnan(d[0, 0])
+        assert np.allclose(d[np.isfinite(d)], raw[raw > 0] / 4.0)
+    with pytest.raises(StereoKitError, match="scale"):
+        read_middlebury_gt(tmp_path / "disp2.png", 0)
+
+
+CALIB = """cam0=[3979.911 0 1244.772; 0 3979.911 1019.507; 0 0 1]
+cam1=[3979.911 0 1369.115; 0 3979.911 1019.507; 0 0 1]
+doffs=124.343
+baseline=193.001
+width=2964
+height=1988
+ndisp=270
+isint=0
+vmin=27
+vmax=248
+dyavg=0
+dymax=0
+"""
+
+
+def test_read_calib(tmp_path):
+    (tmp_path / "calib.txt").write_text(CALIB)
+    c = read_calib(tmp_path / "calib.txt")
+    assert c["cam0"].shape == (3, 3) and c["cam0"][0, 0] == pytest.approx(3979.911)
+    assert c["ndisp"] == 270 and isinstance(c["ndisp"], int) and c["doffs"] == pytest.approx(124.343)
+    cal = calibration_from_calib(c)
+    assert (cal.focal, cal.baseline, cal.doffs) == pytest.approx((3979.911, 193.001, 124.343))
+    # doffs missing -> from the principal points
+    del c["doffs"]
+    assert calibration_from_calib(c).doffs == pytest.approx(1369.115 - 1244.772)
+    (tmp_path / "bad.txt").write_text("cam0 3979\n")
+    with pytest.raises(StereoKitError, match="line 1"):
+        read_calib(tmp_path / "bad.txt")
+    with pytest.raises(StereoKitError, match="baseline"):
+        calibration_from_calib({"cam0": np.eye(3)})
+
+
+# ---------------------------------------------------------------- images
+
+def test_read_write_image(tmp_path):
+    rgb = np.random.default_rng(0).integers(0, 255, size=(6, 5, 3), dtype=np.uint8)
+    write_image(tmp_path / "a.png", rgb)
+    assert np.array_equal(read_image(tmp_path / "a.png"), rgb)  # RGB order kept
+    g16 = np.arange(30, dtype=np.uint16).reshape(5, 6) * 1000
+    write_image(tmp_path / "b.png", g16)
+    b = read_image(tmp_path / "b.png")
+    assert b.dtype == np.uint16 and np.array_equal(b, g16)
+
+
+def test_read_image_errors_name_the_file(tmp_path):
+    with pytest.raises(StereoKitError, match="not found.*nope.png"):
+        read_image(tmp_path / "nope.png")
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(StereoKitError, match="empty.*empty.png"):
+        read_image(tmp_path / "empty.png")
+    noise = np.random.default_rng(0).integers(0, 255, size=(50, 50, 3), dtype=np.uint8)
+    data = write_image(tmp_path / "ok.png", noise).read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: int(len(data) * 0.8)])
+    with pytest.raises(StereoKitError, match="cut.png"):
+        read_image(tmp_path / "cut.png")
+    (tmp_path / "junk.png").write_bytes(b"not an image at all")
+    with pytest.raises(StereoKitError, match="decode.*junk.png"):
+        read_image(tmp_path / "junk.png")
+
+
+# ---------------------------------------------------------------- by suffix
+
+@pytest.mark.parametrize("suffix, tol", [(".pfm", 0.0), (".npy", 0.0), (".png", 0.5 / 256 + 1e-6)])
+def test_disparity_round_trip_by_suffix(tmp_path, suffix, tol):
+    d = _disp()
+    p = write_disparity(tmp_path / f"sub/d{suffix}", d)  # parent folder created
+    back = read_disparity(p)
+    assert back.dtype == np.float32 and back.shape == d.shape
+    assert np.array_equal(np.isnan(back), np.isnan(d))
+    v = np.isfinite(d)
+    assert np.abs(back[v] - d[v]).max() <= tol
+
+
+def test_pfm_disparity_writes_inf_for_invalid(tmp_path):
+    write_disparity(tmp_path / "d.pfm", _disp())
+    raw = read_pfm(tmp_path / "d.pfm")
+    assert np.isinf(raw[1, 2]) and np.isfinite(raw).sum() == raw.size - 1
+
+
+def test_disparity_suffix_and_content_errors(tmp_path):
+    with pytest.raises(StereoKitError, match="unknown disparity file type '.tif'"):
+        write_disparity(tmp_path / "d.tif", _disp())
+    with pytest.raises(StereoKitError, match="unknown disparity file type"):
+        read_disparity(tmp_path / "d.jpg")
+    with pytest.raises(StereoKitError, match="2-D"):
+        write_disparity(tmp_path / "d.pfm", np.zeros((2, 3, 4)))
+    write_pfm(tmp_path / "rgb.pfm", np.zeros((2, 3, 3), np.float32))
+    with pytest.raises(StereoKitError, match="3 channels"):
+        read_disparity(tmp_path / "rgb.pfm")
+    np.save(tmp_path / "v.npy", np.zeros(5))
+    with pytest.raises(StereoKitError, match="2-D"):
+        read_disparity(tmp_path / "v.npy")
+    (tmp_path / "cut.npy").write_bytes((tmp_path / "v.npy").read_bytes()[:20])
+    with pytest.raises(StereoKitError, match="cut.npy"):
+        read_disparity(tmp_path / "cut.npy")
+
+
+def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
+    target = tmp_path / "d.pfm"
+    write_disparity(target, np.ones((3, 3), np.float32))
+    before = target.read_bytes()
+
+    def boom(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(skio.os, "replace", boom)
+    with pytest.raises(StereoKitError, match="No space left"):
+        write_disparity(target, np.zeros((4, 4), np.float32))
+    assert target.read_bytes() == before  # old file intact
+    assert sorted(os.listdir(tmp_path)) == ["d.pfm"]  # temp file removed
+    monkeypatch.undo()
+    # the output gets the usual permissions (umask), not the temp file's private 0600
+    old = os.umask(0o022)
+    os.umask(old)
+    p = write_disparity(tmp_path / "new.npy", np.zeros((2, 2), np.float32))
+    assert p.stat().st_mode & 0o777 == 0o666 & ~old
+
+
+def test_atomic_write_cleans_up_when_encoding_fails(tmp_path):
+    with pytest.raises(StereoKitError):
+        write_disparity(tmp_path / "x.png", np.full((2, 2), -3.0, np.float32))
+    assert os.listdir(tmp_path) == []

@@ -127,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", metavar="ADDRESS", help="Dask distributed scheduler address to run pairs on a cluster")
     p.add_argument("--force", action="store_true", help="recompute predictions already cached in DIR/pred")
     p.add_argument("--no-progress", action="store_true", help="plain log lines instead of a progress bar")
+    p.add_argument("--param", action="append", metavar="METHOD.NAME=VALUE", help="matcher parameter, e.g. sgm.paths=8 (repeatable)")
+    p.add_argument("--gallery", type=int, default=6, metavar="N", help="pairs per dataset shown with images in the report (default 6)")
     p.set_defaults(func=_delegate("eval.compare:cli"))
 
     p = sub.add_parser("report", help="rebuild DIR/index.html from an existing results folder")

@@ -1,0 +1,989 @@
+"""`stereokit compare`: run matchers on datasets, score them with the one evaluator, cache and report.
+
+Layout of the output folder DIR:
+
+- `pred/<method>/<dataset>/<pair>.pfm`: each prediction (PFM, inf invalid), written atomically, with a sidecar
+  `<pair>.json` holding its timing and the settings it was computed with. Each `pred/<method>/<dataset>` folder is
+  what `stereokit eval --dataset SPEC --pred FOLDER` reads. A rerun reuses every prediction whose sidecar matches
+  the run's settings (max_disp, params), so an interrupted run restarts where it stopped; `force=True` recomputes.
+  Failures are not cached: a rerun retries them (e.g. after a learned matcher's weights arrive).
+- `pred/<method>/warmup.json`: the method's last warm-up time.
+- `ref/<dataset>/<pair>/`: what the report draws (left image, ground truth, masks) for the first pairs of each
+  dataset, so `stereokit report DIR` can rebuild everything without the dataset.
+- `results.json`, `results.csv`, `index.html` (see `eval.report`).
+
+Timing: each (pair, method) run is timed with `time.perf_counter` around `stereokit.run_matcher` after one warm-up
+call of that method per worker process on a small crop (JIT compilation, model loading); the warm-up time is
+reported separately. `cpu_seconds` is the process CPU time over the same call (all threads).
+Memory: `peak_mb` is the growth of the worker process's peak resident set size (Linux VmHWM, reset through
+/proc/self/clear_refs just before the call) over its resident size at the start of the call: real memory the call
+made the process touch, whatever allocated it (NumPy, Numba, PyTorch, OpenCV). Free memory the allocator kept from
+earlier calls is handed back first (glibc malloc_trim) so it is not silently reused; memory that stays allocated
+between calls (a model's weights, caches) is not counted again. With a threaded executor concurrent calls share one
+process, so the figure is exact only with one task per process (the default and `--jobs`). Where VmHWM cannot be reset it
+falls back to tracemalloc's peak (Python and NumPy allocations only) and says so in the settings.
+
+Executors: in-process (jobs=1), `concurrent.futures.ProcessPoolExecutor` (jobs>1), or a Dask
+`distributed.Client(address).get_executor()` (scheduler=ADDRESS): one code path, tasks of one (pair, method) that
+load the pair on the worker and return the prediction array and its scores to the client, which writes the files.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import csv
+import io
+import json
+import math
+import multiprocessing
+import os
+import platform
+import random
+import re
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from stereokit.errors import StereoKitError
+
+from .metrics import METRIC_KEYS, HIST_EDGES, PairResult, evaluate_dataset, evaluate_pair, save_json
+
+DEFAULT_DATASETS = ("sample", "synthetic:3")
+DEFAULT_OUT = "stereokit-report"
+DEFAULT_SEED = 0
+GALLERY_PAIRS = 6  # pairs per dataset whose images the report shows
+RESULTS_FORMAT = 1
+# Cumulative error distribution stored in results.json: the evaluator's histogram edges, 8 per octave, 1/16..256 px.
+CED_THRESHOLDS = [float(t) for t in HIST_EDGES[1:-1] if 2.0**-4 <= t <= 2.0**8][::16]
+
+_SLUG = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# settings and file layout
+
+
+def dataset_key(spec: str, taken: set[str] | None = None) -> str:
+    """A short filesystem-safe folder name for a dataset spec ('synthetic:3' -> 'synthetic-3',
+    'middlebury:/data/mb2014' -> 'middlebury-mb2014'), unique among `taken`."""
+    kind, _, rest = str(spec).partition(":")
+    if rest and ("/" in rest or os.sep in rest):
+        rest = Path(rest.rstrip("/\\")).name or "root"
+    key = _SLUG.sub("-", f"{kind}-{rest}" if rest else kind).strip(".-_") or "dataset"
+    key = key[:60]
+    if taken is not None:
+        base, k = key, 2
+        while key in taken:
+            key, k = f"{base}-{k}", k + 1
+        taken.add(key)
+    return key
+
+
+def round_up_16(value: float) -> int:
+    """Smallest positive multiple of 16 that is >= value."""
+    return max(16, int(math.ceil(value / 16.0)) * 16)
+
+
+def max_disp_from_gt(max_gt: float, width: int) -> int:
+    """Disparities to search for a dataset whose largest finite ground truth is `max_gt`: the next multiple of 16
+    above it (a disparity equal to the max must be searchable), kept below the image width."""
+    d = round_up_16(math.floor(max_gt) + 1 if math.isfinite(max_gt) else 64)
+    limit = (width - 1) // 16 * 16
+    return max(16, min(d, limit)) if limit >= 16 else max(1, width - 1)
+
+
+def _versions() -> dict[str, str | None]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for key, dists in {
+        "stereokit": ("stereokit",),
+        "numpy": ("numpy",),
+        "scipy": ("scipy",),
+        "opencv": ("opencv-python-headless", "opencv-python", "opencv-contrib-python"),
+        "numba": ("numba",),
+        "torch": ("torch",),
+        "scikit-image": ("scikit-image",),
+        "matplotlib": ("matplotlib",),
+        "dask": ("dask",),
+        "distributed": ("distributed",),
+    }.items():
+        out[key] = None
+        for dist in dists:
+            try:
+                out[key] = version(dist)
+                break
+            except PackageNotFoundError:
+                continue
+    return out
+
+
+def _machine() -> dict:
+    info = {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": platform.processor() or None,
+        "cpu_count": os.cpu_count(),
+    }
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    info["cpu"] = line.split(":", 1)[1].strip()
+                    break
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal"):
+                    info["memory_gb"] = round(int(line.split()[1]) / 1024**2, 1)
+                    break
+    except OSError:
+        pass
+    return info
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def safe_token(name: str) -> str:
+    """A matcher or pair name as a file or folder name (registry names are free text)."""
+    return _SLUG.sub("_", str(name)).strip("._") or "_"
+
+
+def pred_path(out: Path, method: str, dskey: str, pair: str) -> Path:
+    """DIR/pred/<method>/<dataset>/<pair>.pfm."""
+    return Path(out) / "pred" / safe_token(method) / dskey / f"{safe_token(pair)}.pfm"
+
+
+def ref_dir(out: Path, dskey: str, pair: str) -> Path:
+    """DIR/ref/<dataset>/<pair>/: left.png, gt.pfm, nonocc.png, fg.png for the report."""
+    return Path(out) / "ref" / dskey / safe_token(pair)
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        return data if isinstance(data, dict) else None
+    except (OSError, ValueError):
+        return None
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the worker side: one (pair, method) task
+
+
+@dataclass(frozen=True)
+class Task:
+    """One matcher run: everything a worker needs, picklable."""
+
+    spec: str
+    dskey: str
+    index: int
+    pair: str
+    method: str
+    max_disp: int
+    params: dict = field(default_factory=dict)
+    seed: int = DEFAULT_SEED
+
+
+def _release_free_memory() -> None:
+    """Hand memory freed by earlier runs back to the OS (glibc malloc_trim), so the next run's resident growth is
+    its own: otherwise a matcher reusing pages an earlier one freed would show ~0 MB."""
+    import gc
+
+    gc.collect()
+    global _LIBC
+    if _LIBC is None:
+        try:
+            import ctypes
+
+            _LIBC = ctypes.CDLL("libc.so.6")
+            _LIBC.malloc_trim.argtypes = [ctypes.c_size_t]
+        except (OSError, AttributeError):
+            _LIBC = False
+    if _LIBC:
+        _LIBC.malloc_trim(0)
+
+
+_LIBC = None
+
+
+class _PeakMemory:
+    """Peak resident-memory growth (MB) of this process over a block; see the module docstring."""
+
+    method = "vmhwm"
+
+    def __enter__(self) -> _PeakMemory:
+        self.mb = 0.0
+        self._tracemalloc = False
+        _release_free_memory()
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")  # reset VmHWM to the current RSS
+            self._base = self._status("VmRSS")
+        except OSError:
+            import tracemalloc
+
+            self._tracemalloc = not tracemalloc.is_tracing()
+            if self._tracemalloc:
+                tracemalloc.start()
+            tracemalloc.reset_peak()
+            self._base = tracemalloc.get_traced_memory()[0] / 1024.0
+            _PeakMemory.method = "tracemalloc"
+        return self
+
+    @staticmethod
+    def _status(key: str) -> float:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return float(line.split()[1])  # kB
+        raise OSError(f"{key} not in /proc/self/status")
+
+    def __exit__(self, *exc) -> None:
+        if _PeakMemory.method == "tracemalloc":
+            import tracemalloc
+
+            peak = tracemalloc.get_traced_memory()[1] / 1024.0
+            if self._tracemalloc:
+                tracemalloc.stop()
+        else:
+            peak = self._status("VmHWM")
+        self.mb = max(0.0, peak - self._base) / 1024.0
+
+
+# Per worker process: opened datasets, the last pair loaded, and the methods already warmed up.
+_STATE_LOCK = threading.Lock()
+_DATASETS: dict[str, object] = {}
+_WARM: dict[tuple[str, int, str], dict] = {}  # key -> {"done": Event, "info": {...}}
+_PAIR_CACHE: dict[tuple[str, int], object] = {}
+
+
+def _load_pair(spec: str, index: int):
+    from stereokit.datasets import open_dataset
+
+    with _STATE_LOCK:
+        cached = _PAIR_CACHE.get((spec, index))
+        if cached is not None:
+            return cached
+        ds = _DATASETS.get(spec)
+        if ds is None:
+            ds = _DATASETS[spec] = open_dataset(spec)
+    pair = ds[index]
+    with _STATE_LOCK:
+        if len(_PAIR_CACHE) >= 2:
+            _PAIR_CACHE.pop(next(iter(_PAIR_CACHE)))
+        _PAIR_CACHE[(spec, index)] = pair
+    return pair
+
+
+def _crop_for_warmup(pair, max_disp: int):
+    from stereokit.pair import StereoPair
+
+    # small: the warm-up is for JIT compilation and model loading, and a slow matcher pays for its size
+    h = min(pair.height, 32)
+    w = min(pair.width, max_disp + 32)
+    return StereoPair(pair.left[:h, :w], pair.right[:h, :w], name=f"{pair.name}-warmup")
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch = sys.modules.get("torch")  # only if a matcher already imported it
+    if torch is not None:
+        torch.manual_seed(seed)
+
+
+def _warm_up(pair, task: Task) -> dict:
+    """Run the method once on a crop, once per process and (method, max_disp, params). Returns the warm-up's
+    {"seconds", "crop", "error"?}, also for later tasks of the same process (the warm-up they did not need)."""
+    key = (task.method, task.max_disp, json.dumps(task.params, sort_keys=True, default=str))
+    with _STATE_LOCK:
+        entry = _WARM.get(key)
+        first = entry is None
+        if first:
+            entry = _WARM[key] = {"done": threading.Event(), "info": {}}
+    if not first:  # another thread of this process warms up (threaded Dask workers): wait, so timings stay clean
+        entry["done"].wait()
+        return entry["info"]
+    from stereokit.api import run_matcher
+
+    info: dict = {}
+    try:
+        crop = _crop_for_warmup(pair, task.max_disp)
+        info["crop"] = list(crop.shape)
+        t0 = time.perf_counter()
+        try:
+            _seed_everything(task.seed)
+            run_matcher(crop, task.method, task.max_disp, **task.params)
+        except Exception as exc:  # the real run reports the failure; a warm-up failure is only noted
+            info["error"] = f"{type(exc).__name__}: {exc}"
+        info["seconds"] = time.perf_counter() - t0
+    finally:
+        entry["info"] = info
+        entry["done"].set()
+    return info
+
+
+def score_prediction(pair, pred: np.ndarray) -> PairResult:
+    """The evaluator's scores of `pred` on `pair` (KITTI background fill, as everywhere in StereoKit)."""
+    return evaluate_pair(pred, pair.gt, nonocc=pair.nonocc, fg=pair.fg, fill=True)
+
+
+def resolve_method(name: str) -> None:
+    """Make `name` runnable in this process: a registered matcher, or 'module:function' (imported and registered
+    here, so worker processes and Dask workers find it too). Raises StereoKitError if it is neither."""
+    from stereokit.registry import matchers
+
+    if name in matchers:
+        return
+    module_name, sep, attr = name.partition(":")
+    if sep and module_name and attr:
+        import importlib
+
+        try:
+            func = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise StereoKitError(f"matcher {name!r}: cannot import {attr} from {module_name}: {exc}") from exc
+        if not callable(func):
+            raise StereoKitError(f"matcher {name!r} is not callable")
+        matchers.register(name, func)
+        return
+    raise StereoKitError(f"unknown matcher {name!r}; available: {', '.join(matchers)} (or MODULE:FUNCTION)")
+
+
+def run_task(task: Task) -> dict:
+    """Run one matcher on one pair (loaded here, on the worker) and score it. Never raises for a matcher failure:
+    returns {"ok": False, "error": message, "traceback": ...} instead."""
+    from stereokit.api import run_matcher
+
+    out: dict = {"task": task, "ok": False, "warmup": None}
+    try:
+        resolve_method(task.method)
+    except Exception as exc:
+        out.update(error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(), stage="load")
+        return out
+    try:
+        pair = _load_pair(task.spec, task.index)
+    except Exception as exc:
+        out.update(error=f"loading pair failed: {type(exc).__name__}: {exc}", traceback=traceback.format_exc(), stage="load")
+        return out
+    try:
+        out["warmup"] = _warm_up(pair, task)
+        _seed_everything(task.seed)
+        cpu0 = time.process_time()
+        with _PeakMemory() as mem:
+            t0 = time.perf_counter()
+            pred = run_matcher(pair, task.method, task.max_disp, **task.params)
+            seconds = time.perf_counter() - t0
+        cpu = time.process_time() - cpu0
+    except Exception as exc:
+        out.update(error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(), stage="run")
+        return out
+    try:
+        result = score_prediction(pair, pred) if pair.gt is not None else None
+    except Exception as exc:
+        out.update(error=f"scoring failed: {type(exc).__name__}: {exc}", traceback=traceback.format_exc(), stage="score")
+        return out
+    out.update(
+        ok=True,
+        pred=np.asarray(pred, dtype=np.float32),
+        result=result,
+        timing={"seconds": seconds, "cpu_seconds": cpu, "peak_mb": mem.mb, "memory_method": _PeakMemory.method},
+    )
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# executors
+
+
+class InlineExecutor(cf.Executor):
+    """Runs each task in the calling process when submitted (jobs=1): the same interface as the pools."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        future: cf.Future = cf.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:
+            future.set_exception(exc)
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+        return future
+
+
+def _limit_threads(n: int) -> None:
+    """Process-pool initializer: share the cores between the worker processes instead of oversubscribing."""
+    for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(n)
+
+
+def make_executor(jobs: int = 1, scheduler: str | None = None) -> tuple[cf.Executor, str, object | None]:
+    """(executor, description, client-or-None) for the requested parallelism."""
+    if scheduler:
+        try:
+            from distributed import Client
+        except ImportError as exc:  # pragma: no cover - dask[distributed] is a dependency
+            raise StereoKitError("--scheduler needs dask[distributed] installed") from exc
+        try:
+            client = Client(scheduler, timeout="20s")
+        except Exception as exc:
+            raise StereoKitError(f"cannot connect to the Dask scheduler at {scheduler!r}: {exc}") from exc
+        return client.get_executor(pure=False), f"dask.distributed ({scheduler})", client
+    if jobs and jobs > 1:
+        pool = _process_pool(jobs)
+        return pool, f"{jobs} processes ({max(1, (os.cpu_count() or 1) // jobs)} thread(s) each)", None
+    return InlineExecutor(), "in-process", None
+
+
+def _process_pool(jobs: int) -> cf.ProcessPoolExecutor:
+    """`jobs` spawned worker processes sharing the cores."""
+    return cf.ProcessPoolExecutor(
+        max_workers=jobs,
+        mp_context=multiprocessing.get_context("spawn"),  # fork + Numba/torch threads can deadlock
+        initializer=_limit_threads,
+        initargs=(max(1, (os.cpu_count() or 1) // jobs),),
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# progress
+
+
+class _Progress:
+    """tqdm bar on a terminal, plain log lines otherwise."""
+
+    def __init__(self, total: int, enabled: bool | None, stream=None):
+        self.stream = stream or sys.stderr
+        self.total = total
+        self.done = 0
+        tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.bar = None
+        if (enabled is None and tty) or enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="run", file=self.stream, dynamic_ncols=True, desc="compare")
+
+    def log(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.write(text, file=self.stream)
+        else:
+            print(text, file=self.stream, flush=True)
+
+    def step(self, label: str, text: str) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.set_postfix_str(label, refresh=False)
+            self.bar.update(1)
+        else:
+            width = len(str(self.total))
+            print(f"[{self.done:>{width}}/{self.total}] {label}: {text}", file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _fmt_pct(v) -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.2f}%"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the runner
+
+
+@dataclass
+class _DatasetInfo:
+    spec: str
+    key: str
+    name: str
+    names: list[str]
+    max_disp: int
+    max_disp_source: str
+    max_gt: float | None = None
+    width: int | None = None
+
+
+def _save_reference(out: Path, dskey: str, pair) -> None:
+    """The left image and ground truth the report draws, so `stereokit report DIR` needs no dataset."""
+    from stereokit.io import write_disparity
+
+    from .colormap import gray_image, write_png
+
+    folder = ref_dir(out, dskey, pair.name)
+    left = pair.left
+    if left.dtype != np.uint8:
+        left = gray_image(left) if left.ndim == 2 else np.stack([gray_image(left[..., c]) for c in range(3)], axis=2)
+    write_png(folder / "left.png", left)
+    if pair.gt is not None:
+        write_disparity(folder / "gt.pfm", pair.gt)
+    if pair.nonocc is not None:
+        write_png(folder / "nonocc.png", pair.nonocc.astype(np.uint8) * 255)
+    if pair.fg is not None:
+        write_png(folder / "fg.png", pair.fg.astype(np.uint8) * 255)
+
+
+def _open_datasets(specs, max_disp: int | None, out: Path, gallery: int, progress_log) -> tuple[list[_DatasetInfo], dict]:
+    """Open each dataset; find max_disp from its ground truth unless given; save the gallery pairs' references."""
+    from stereokit.datasets import open_dataset
+
+    infos, opened, taken = [], {}, set()
+    for spec in specs:
+        ds = open_dataset(spec)
+        key = dataset_key(spec, taken)
+        max_gt, width = -math.inf, None
+        need_scan = max_disp is None
+        for i in range(len(ds)):
+            if not need_scan and i >= gallery:
+                break
+            pair = ds[i]
+            width = pair.width if width is None else min(width, pair.width)
+            if pair.gt is not None and need_scan:
+                finite = pair.gt[np.isfinite(pair.gt)]
+                if finite.size:
+                    max_gt = max(max_gt, float(finite.max()))
+            if i < gallery:
+                _save_reference(out, key, pair)
+        if max_disp is not None:
+            md, source = int(max_disp), "--max-disp"
+        elif math.isfinite(max_gt):
+            md, source = max_disp_from_gt(max_gt, width or 1 << 30), "ground truth"
+        else:
+            md, source = 64, "default (no ground truth)"
+            progress_log(f"{spec}: no ground truth to size the disparity range; using max_disp 64")
+        infos.append(
+            _DatasetInfo(spec, key, str(getattr(ds, "name", spec)), list(ds.names), md, source,
+                         max_gt if math.isfinite(max_gt) else None, width)
+        )
+        opened[spec] = ds
+    return infos, opened
+
+
+def _sidecar_matches(side: dict | None, task: Task) -> bool:
+    return (
+        side is not None
+        and side.get("max_disp") == task.max_disp
+        and side.get("params", {}) == json.loads(json.dumps(task.params, default=str))
+        and isinstance(side.get("seconds"), (int, float))
+    )
+
+
+def _ced(hist: np.ndarray) -> list[float] | None:
+    """Share (%) of scored pixels with error below each CED threshold, from an evaluator histogram."""
+    total = int(hist.sum())
+    if total == 0:
+        return None
+    cum = np.concatenate(([0], np.cumsum(hist)))  # cum[k] = count of errors < HIST_EDGES[k]
+    idx = [int(np.searchsorted(HIST_EDGES, t)) for t in CED_THRESHOLDS]
+    return [round(100.0 * cum[k] / total, 4) for k in idx]
+
+
+def run_compare(
+    datasets=None,
+    methods=None,
+    out: str | os.PathLike = DEFAULT_OUT,
+    max_disp: int | None = None,
+    jobs: int = 1,
+    scheduler: str | None = None,
+    executor: cf.Executor | None = None,
+    force: bool = False,
+    progress: bool | None = None,
+    params: dict[str, dict] | None = None,
+    seed: int = DEFAULT_SEED,
+    gallery: int = GALLERY_PAIRS,
+    report: bool = True,
+    stream=None,
+) -> dict:
+    """Run `methods` (default: every registered matcher) on `datasets` (specs; default sample + synthetic:3), score
+    every prediction, write DIR/results.json, results.csv and (with `report`) index.html. Returns the results dict.
+
+    `max_disp`: disparities searched (default per dataset: its largest ground truth rounded up to a multiple of 16).
+    `jobs` > 1: pairs in parallel processes; `scheduler`: a Dask scheduler address; `executor`: any
+    concurrent.futures executor (overrides both). `params`: {method: {param: value}} passed to the matchers.
+    `progress`: True bar, False log lines, None bar only on a terminal. A matcher that raises is recorded as a
+    failure and the run goes on. Cached predictions in DIR/pred are reused unless `force`.
+    """
+    from stereokit.io import read_disparity, write_disparity
+    from stereokit.registry import matchers
+
+    started = time.time()
+    out = Path(out)
+    specs = list(datasets or DEFAULT_DATASETS)
+    if len(set(specs)) != len(specs):
+        raise StereoKitError(f"dataset given twice: {specs}")
+    method_list = list(dict.fromkeys(methods)) if methods else list(matchers)
+    for m in method_list:
+        resolve_method(m)  # a typo fails here, before any work; a matcher that fails to load fails per run
+    if not method_list:
+        raise StereoKitError("no matchers to compare")
+    stray = sorted(set(params or {}) - set(method_list))
+    if stray:
+        raise StereoKitError(f"parameters given for {', '.join(stray)}, which is not among the compared matchers")
+    params = {m: dict((params or {}).get(m, {})) for m in method_list}
+    stream = stream or sys.stderr
+
+    def log(text: str) -> None:
+        print(text, file=stream, flush=True)
+
+    out.mkdir(parents=True, exist_ok=True)
+    infos, opened = _open_datasets(specs, max_disp, out, gallery, log)
+
+    tasks = [
+        Task(info.spec, info.key, i, name, m, info.max_disp, params[m], seed)
+        for info in infos
+        for i, name in enumerate(info.names)
+        for m in method_list
+    ]
+    prog = _Progress(len(tasks), progress, stream)
+    if prog.bar is None:
+        log(
+            f"stereokit compare: {len(method_list)} matcher(s) x "
+            + ", ".join(f"{i.spec} ({len(i.names)} pairs, max_disp {i.max_disp})" for i in infos)
+            + f" -> {out}"
+        )
+
+    # per (method, dskey, pair): {"result": PairResult|None, "timing": {...}, "cached": bool} or {"error": ...}
+    records: dict[tuple[str, str, str], dict] = {}
+    warmups: dict[str, dict] = {}  # from earlier runs
+    new_warmups: dict[str, dict] = {}
+    for m in method_list:
+        prev = _read_json(out / "pred" / safe_token(m) / "warmup.json")
+        if prev:
+            warmups[m] = prev
+
+    def label(t: Task) -> str:
+        return f"{t.method} on {t.dskey}/{t.pair}"
+
+    def record_ok(t: Task, result: PairResult | None, timing: dict, cached: bool) -> None:
+        records[(t.method, t.dskey, t.pair)] = {"result": result, "timing": timing, "cached": cached}
+        d1 = result.all.to_dict()["D1-all"] if result is not None else None
+        prog.step(label(t), f"{timing['seconds']:.3g} s{' (cached)' if cached else ''}, D1-all {_fmt_pct(d1)}")
+
+    def record_fail(t: Task, message: str, tb: str | None, stage: str) -> None:
+        records[(t.method, t.dskey, t.pair)] = {"error": message, "traceback": tb, "stage": stage}
+        prog.step(label(t), f"FAILED: {message}")
+        if prog.bar is not None:
+            prog.log(f"FAILED {label(t)}: {message}")
+
+    # 1. reuse cached predictions (scored here, where the pairs are already open)
+    todo: list[Task] = []
+    by_pair: dict[tuple[str, int], list[Task]] = {}
+    for t in tasks:
+        by_pair.setdefault((t.spec, t.index), []).append(t)
+    for (spec, index), group in by_pair.items():
+        cached = []
+        for t in group:
+            path = pred_path(out, t.method, t.dskey, t.pair)
+            side = _read_json(path.with_suffix(".json"))
+            if not force and path.is_file() and _sidecar_matches(side, t):
+                cached.append((t, path, side))
+            else:
+                todo.append(t)
+        if not cached:
+            continue
+        pair = opened[spec][index]
+        for t, path, side in cached:
+            try:
+                pred = read_disparity(path)
+                result = score_prediction(pair, pred) if pair.gt is not None else None
+            except Exception:  # unreadable cache: recompute
+                todo.append(t)
+                continue
+            record_ok(t, result, {k: side.get(k) for k in ("seconds", "cpu_seconds", "peak_mb", "memory_method")}, True)
+
+    # 2. run the rest on the executor
+    own_executor = executor is None
+    client = None
+    if executor is None:
+        executor, exec_desc, client = make_executor(jobs, scheduler) if todo else (None, "none (all cached)", None)
+    else:
+        exec_desc = type(executor).__name__
+    if isinstance(executor, InlineExecutor):
+        window = 1
+    elif client is not None:
+        window = max(4, 2 * sum(client.nthreads().values()))
+    else:
+        window = 2 * max(1, getattr(executor, "_max_workers", jobs or 1))
+    def handle(t: Task, fut: cf.Future) -> None:
+        try:
+            res = fut.result()
+        except Exception as exc:  # the worker itself died (segfault, out of memory, lost Dask worker)
+            what = "the worker process died (crash or out of memory)" if isinstance(exc, cf.BrokenExecutor) else "worker failed"
+            record_fail(t, f"{what}: {type(exc).__name__}: {exc}", traceback.format_exc(), "worker")
+            return
+        if res.get("warmup"):
+            # each worker process warms up once per method: keep the slowest
+            new, old = dict(res["warmup"], max_disp=t.max_disp), new_warmups.get(t.method)
+            if old is None or new.get("seconds", 0) > old.get("seconds", 0):
+                new_warmups[t.method] = new
+                save_json(out / "pred" / safe_token(t.method) / "warmup.json", new)
+        if not res["ok"]:
+            record_fail(t, res["error"], res.get("traceback"), res.get("stage", "run"))
+            return
+        path = pred_path(out, t.method, t.dskey, t.pair)
+        write_disparity(path, res["pred"])
+        side = dict(
+            res["timing"], method=t.method, dataset=t.spec, pair=t.pair, max_disp=t.max_disp,
+            params=t.params, seed=t.seed, finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        )
+        save_json(path.with_suffix(".json"), side)  # after the PFM: a sidecar means the PFM is complete
+        record_ok(t, res["result"], res["timing"], False)
+
+    def submit(t: Task) -> cf.Future:
+        nonlocal executor
+        try:
+            return executor.submit(run_task, t)
+        except cf.BrokenExecutor:
+            # a worker process died (segfault, killed for memory): its runs are recorded as failed; start a new pool
+            if not (own_executor and isinstance(executor, cf.ProcessPoolExecutor)):
+                raise
+            executor.shutdown(wait=False, cancel_futures=True)
+            executor = _process_pool(jobs)
+            return executor.submit(run_task, t)
+
+    try:
+        if todo:
+            # A bounded window of submitted tasks: results are written as they arrive (an interrupted run keeps
+            # them), the in-process executor runs in task order, and a huge run does not queue every task at once.
+            queue = iter(enumerate(todo))
+            pending: dict[cf.Future, tuple[int, Task]] = {}
+            broken: list[Task] = []
+
+            def refill() -> None:
+                if len(pending) >= window:
+                    return
+                for seq, t in queue:
+                    if window == 1 and prog.bar is not None:  # in-process: this task runs now
+                        prog.bar.set_postfix_str(f"running {label(t)}")
+                    pending[submit(t)] = (seq, t)
+                    if len(pending) >= window:
+                        break
+
+            refill()
+            while pending:
+                done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+                for fut in sorted(done, key=lambda f: pending[f][0]):
+                    seq, t = pending.pop(fut)
+                    if isinstance(fut.exception(), cf.BrokenExecutor) and own_executor:
+                        broken.append(t)  # maybe only a bystander of the task that killed the pool: retried alone
+                        continue
+                    handle(t, fut)
+                refill()
+            # Runs lost with a dead worker process, once more one at a time, so only the culprit fails.
+            solo = None
+            for t in broken:
+                solo = solo or _process_pool(1)
+                fut = solo.submit(run_task, t)
+                cf.wait([fut])
+                if isinstance(fut.exception(), cf.BrokenExecutor):
+                    solo.shutdown(wait=False)
+                    solo = None
+                handle(t, fut)
+            if solo is not None:
+                solo.shutdown()
+    except KeyboardInterrupt:
+        prog.close()
+        if own_executor and executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+        raise
+    finally:
+        prog.close()
+        if own_executor and executor is not None:
+            executor.shutdown(wait=True)
+        if client is not None:
+            client.close()
+
+    warmups.update(new_warmups)
+
+    results = _assemble(infos, method_list, params, records, warmups, out, seed, exec_desc, jobs, scheduler, force, started)
+    save_json(out / "results.json", results)
+    _write_text_atomic(out / "results.csv", results_csv(results))
+    if report:
+        from .report import build_report
+
+        build_report(out, results)
+    n_fail = len(results["failures"])
+    log(
+        f"stereokit compare: {len(tasks) - n_fail}/{len(tasks)} runs ok"
+        + (f", {n_fail} failed" if n_fail else "")
+        + f" in {time.time() - started:.1f} s; wrote {out / 'results.json'}, {out / 'results.csv'}"
+        + (f", {out / 'index.html'}" if report else "")
+    )
+    return results
+
+
+def _assemble(infos, method_list, params, records, warmups, out, seed, exec_desc, jobs, scheduler, force, started) -> dict:
+    """The results.json document."""
+    methods_out: dict[str, dict] = {}
+    failures: list[dict] = []
+    ced: dict[str, dict[str, list[float] | None]] = {}
+    for m in method_list:
+        per_ds = {}
+        for info in infos:
+            ok: dict[str, PairResult] = {}
+            pair_extra: dict[str, dict] = {}
+            fails: dict[str, str] = {}
+            for name in info.names:
+                rec = records.get((m, info.key, name))
+                if rec is None or "error" in rec:
+                    msg = rec["error"] if rec else "not run"
+                    fails[name] = msg
+                    failures.append(
+                        {"method": m, "dataset": info.spec, "pair": name, "stage": (rec or {}).get("stage"),
+                         "message": msg, "traceback": (rec or {}).get("traceback")}
+                    )
+                    continue
+                timing = rec["timing"]
+                pair_extra[name] = {
+                    "seconds": timing.get("seconds"),
+                    "cpu_seconds": timing.get("cpu_seconds"),
+                    "peak_mb": timing.get("peak_mb"),
+                    "cached": rec["cached"],
+                }
+                if rec["result"] is not None:
+                    ok[name] = rec["result"]
+            if ok:
+                doc = evaluate_dataset(info.spec, ok).to_dict()
+                hist = sum((r.tally_all.hist for r in ok.values()), np.zeros_like(next(iter(ok.values())).tally_all.hist))
+                ced.setdefault(m, {})[info.key] = _ced(hist)
+            else:
+                doc = {"dataset": info.spec, "aggregate": {}, "pairs": {}}
+            for name, extra in pair_extra.items():
+                doc["pairs"].setdefault(name, {}).update(extra)
+            secs = [e["seconds"] for e in pair_extra.values() if e["seconds"] is not None]
+            mbs = [e["peak_mb"] for e in pair_extra.values() if e["peak_mb"] is not None]
+            doc["seconds"] = {"mean": float(np.mean(secs)) if secs else None, "total": float(np.sum(secs)) if secs else None}
+            doc["peak_mb"] = {"max": float(np.max(mbs)) if mbs else None, "mean": float(np.mean(mbs)) if mbs else None}
+            doc["n_pairs"] = len(info.names)
+            doc["n_ok"] = len(pair_extra)
+            doc["failures"] = fails
+            per_ds[info.key] = doc
+        w = warmups.get(m)
+        methods_out[m] = {
+            "params": params[m],
+            "warmup": w,
+            "datasets": per_ds,
+        }
+    finished = time.time()
+    settings = {
+        "command": " ".join(["stereokit"] + sys.argv[1:]) if Path(sys.argv[0]).name == "stereokit" else None,
+        "datasets": [
+            {"spec": i.spec, "key": i.key, "name": i.name, "pairs": i.names, "max_disp": i.max_disp,
+             "max_disp_source": i.max_disp_source, "max_gt": i.max_gt}
+            for i in infos
+        ],
+        "methods": method_list,
+        "params": params,
+        "seed": seed,
+        "executor": exec_desc,
+        "jobs": jobs,
+        "scheduler": scheduler,
+        "force": force,
+        "fill": True,
+        "timing": "wall seconds of run_matcher after one warm-up per method and worker process (warm-up reported separately)",
+        "memory": f"peak_mb: growth of the worker's peak resident set during the call ({_PeakMemory.method})",
+        "started": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
+        "finished": datetime.fromtimestamp(finished, timezone.utc).isoformat(timespec="seconds"),
+        "wall_seconds": round(finished - started, 2),
+        "versions": _versions(),
+        "machine": _machine(),
+    }
+    return {
+        "format": RESULTS_FORMAT,
+        "metric_keys": list(METRIC_KEYS),
+        "settings": settings,
+        "methods": methods_out,
+        "ced": {"thresholds": CED_THRESHOLDS, "percent_below": ced},
+        "failures": failures,
+    }
+
+
+CSV_FIELDS = ["method", "dataset", "pair", "aggregate", "region", *METRIC_KEYS, "seconds", "cpu_seconds", "peak_mb", "status", "message"]
+
+
+def results_csv(results: dict) -> str:
+    """results.json flattened: one row per method, dataset, pair (or aggregate) and region; failures as rows."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    spec_of = {d["key"]: d["spec"] for d in results["settings"]["datasets"]}
+    for m, mdoc in results["methods"].items():
+        for key, doc in mdoc["datasets"].items():
+            spec = spec_of.get(key, key)
+            for pname, pdoc in doc["pairs"].items():
+                for region in ("all", "noc"):
+                    if region in pdoc:
+                        writer.writerow({"method": m, "dataset": spec, "pair": pname, "aggregate": "", "region": region,
+                                         **pdoc[region], "seconds": pdoc.get("seconds"),
+                                         "cpu_seconds": pdoc.get("cpu_seconds"), "peak_mb": pdoc.get("peak_mb"), "status": "ok"})
+            for kind, regions in doc.get("aggregate", {}).items():
+                for region, figs in regions.items():
+                    writer.writerow({"method": m, "dataset": spec, "pair": "", "aggregate": kind, "region": region, **figs,
+                                     "seconds": doc["seconds"]["mean"], "peak_mb": doc["peak_mb"]["max"],
+                                     "status": f"{doc['n_ok']}/{doc['n_pairs']} pairs"})
+            for pname, msg in doc.get("failures", {}).items():
+                writer.writerow({"method": m, "dataset": spec, "pair": pname, "status": "failed", "message": msg})
+    return buf.getvalue()
+
+
+def load_results(out: str | os.PathLike) -> dict:
+    """Read DIR/results.json (a StereoKitError if it is missing or not a compare result)."""
+    path = Path(out) / "results.json"
+    data = _read_json(path)
+    if data is None or "methods" not in data or "settings" not in data:
+        raise StereoKitError(f"{path} is missing or is not a `stereokit compare` result")
+    return data
+
+
+def cli(args) -> int:
+    """`stereokit compare` (options parsed in stereokit.cli)."""
+    from stereokit.cli import parse_params
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if getattr(args, "methods", None) else None
+    if args.jobs is not None and args.jobs < 1:
+        raise StereoKitError(f"--jobs must be at least 1, got {args.jobs}")
+    if args.max_disp is not None and args.max_disp < 1:
+        raise StereoKitError(f"--max-disp must be positive, got {args.max_disp}")
+    params: dict[str, dict] = {}
+    for item in getattr(args, "param", None) or ():
+        key, sep, value = item.partition("=")
+        method, dot, name = key.rpartition(".")
+        if not sep or not dot or not method or not name:
+            raise StereoKitError(f"bad --param {item!r}: expected METHOD.NAME=VALUE, e.g. sgm.paths=8")
+        params.setdefault(method, {}).update(parse_params([f"{name}={value}"]))
+    if methods is not None:
+        stray = sorted(set(params) - set(methods))
+        if stray:
+            raise StereoKitError(f"--param for {', '.join(stray)}, which is not among --methods")
+    gallery = getattr(args, "gallery", GALLERY_PAIRS)
+    if gallery is not None and gallery < 0:
+        raise StereoKitError(f"--gallery must be >= 0, got {gallery}")
+    results = run_compare(
+        datasets=args.dataset,
+        methods=methods,
+        params=params,
+        gallery=GALLERY_PAIRS if gallery is None else gallery,
+        out=args.out,
+        max_disp=args.max_disp,
+        jobs=args.jobs,
+        scheduler=args.scheduler,
+        force=args.force,
+        progress=False if args.no_progress else None,
+    )
+    return 0 if len(results["failures"]) < sum(d["n_pairs"] for m in results["methods"].values() for d in m["datasets"].values()) else 1

@@ -1,0 +1,101 @@
+"""Torch helpers shared by the learned matchers: device choice, seeding, safe weight loading/saving."""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from stereokit.errors import StereoKitError
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+
+def choose_device(device: str | torch.device | None = None) -> torch.device:
+    """`device` if given ("cpu", "cuda", "cuda:1"), else CUDA when available, else CPU."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise StereoKitError(f"device {device!r} requested but CUDA is not available")
+    return dev
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; returns a torch.Generator seeded with `seed` for local use."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
+    """`torch.load(path, weights_only=True)`; a missing, truncated or corrupt file raises StereoKitError naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise StereoKitError(f"weights file not found: {path}")
+    try:
+        obj = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # pickle/zip errors vary by torch version; all mean "not a usable weights file"
+        raise StereoKitError(f"cannot load weights file {path} (corrupt, truncated or not a torch file): {exc}") from exc
+    if not isinstance(obj, dict):
+        raise StereoKitError(f"weights file {path} holds a {type(obj).__name__}, expected a dict (state_dict or checkpoint)")
+    return obj
+
+
+def load_state_dict(module: torch.nn.Module, state: dict, path: str | os.PathLike = "<state>") -> torch.nn.Module:
+    """Load `state` strictly into `module`; missing/unexpected keys or shape mismatches raise StereoKitError naming `path`."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise StereoKitError(
+            f"weights file {path} does not match the network: missing keys {missing[:5]}, unexpected keys {unexpected[:5]}"
+        )
+    for key, val in own.items():
+        if not isinstance(state[key], torch.Tensor) or tuple(state[key].shape) != tuple(val.shape):
+            got = tuple(state[key].shape) if isinstance(state[key], torch.Tensor) else type(state[key]).__name__
+            raise StereoKitError(
+                f"weights file {path} does not match the network: {key} has shape {got}, expected {tuple(val.shape)}"
+            )
+    module.load_state_dict(state, strict=True)
+    return module
+
+
+def atomic_save(obj, path: str | os.PathLike) -> None:
+    """torch.save to a temporary file in the same directory, then os.replace: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def rng_state() -> dict:
+    """Python, NumPy and torch RNG states, storable with weights_only=True (tensors and plain types only)."""
+    py = random.getstate()
+    np_state = np.random.get_state()
+    return {
+        "python": [py[0], torch.tensor(py[1], dtype=torch.int64), py[2] if py[2] is not None else -1.0],
+        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), int(np_state[2]), int(np_state[3]), float(np_state[4])],
+        "torch": torch.get_rng_state(),
+    }
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore what rng_state() returned."""
+    v, internal, gauss = state["python"]
+    random.setstate((int(v), tuple(int(x) for x in internal.tolist()), None if gauss == -1.0 else gauss))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), int(pos), int(has_gauss), float(cached)))
+    torch.set_rng_state(state["torch"])

@@ -1,0 +1,375 @@
+"""Train GC-Net: `stereokit train gcnet [options]` or `python -m learned.gcnet.train [options]`.
+
+Supervised L1 loss on valid ground truth inside the network's disparity range (as the paper), random crops from
+any dataset specs with ground truth (`--dataset`, repeatable; a spec may end in `@SCALE` to resample its pairs, GT
+disparities multiplied by the same factor), RMSProp lr 1e-3 (the paper) or Adam, seeded, tqdm progress bar,
+periodic validation (EPE / bad-2.0) on the held-out Middlebury scenes, atomic checkpoints with model, optimiser,
+RNG state and iteration (`--resume`), fine-tuning from weights (`--init`).
+
+The held-out scenes of `learned.splits.VALIDATION_SCENES` are removed from every training dataset, always.
+
+Example (the shipped compact weights; see learned/weights/gcnet_compact.json for the exact commands):
+
+    stereokit train gcnet --config compact --dataset synthetic:400:1000 --iters 3000 --run runs/gcnet-synth
+    stereokit train gcnet --init runs/gcnet-synth/weights.pt --dataset middlebury:../shared/data@0.5 \\
+        --dataset synthetic:400:1000 --iters 1500 --lr 2e-4 --run runs/gcnet-ft --out learned/weights/gcnet_compact.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import shlex
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from stereokit.errors import StereoKitError
+from stereokit.pair import StereoPair, to_float
+
+from ..common import atomic_save, choose_device, load_checkpoint, load_state_dict, rng_state, seed_everything, set_rng_state
+from ..splits import VALIDATION_SCENES
+from .model import CONFIGS, GCNet, GCNetConfig, normalize_image, pad_to_multiple
+
+WEIGHTS_FORMAT = "stereokit-gcnet-1"
+
+
+# ----------------------------------------------------------------------------------------------- weights files
+
+
+def save_weights(net: GCNet, path: str | os.PathLike, meta: dict | None = None) -> None:
+    """Write `{"format", "config", "state_dict"}` (loadable with weights_only=True) and, if `meta`, a sibling .json."""
+    state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+    atomic_save({"format": WEIGHTS_FORMAT, "config": net.cfg.to_dict(), "state_dict": state}, path)
+    if meta is not None:
+        write_json_atomic(Path(path).with_suffix(".json"), meta)
+
+
+def load_weights(path: str | os.PathLike, device: str | torch.device = "cpu") -> GCNet:
+    """GCNet built from a weights file written by `save_weights` (or a training checkpoint); StereoKitError if unusable."""
+    obj = load_checkpoint(path, map_location="cpu")
+    if "model" in obj and "config" in obj:  # a training checkpoint
+        obj = {"format": WEIGHTS_FORMAT, "config": obj["config"], "state_dict": obj["model"]}
+    if obj.get("format") != WEIGHTS_FORMAT or not isinstance(obj.get("config"), dict) or "state_dict" not in obj:
+        raise StereoKitError(f"{path} is not a StereoKit GCNet weights file (expected format {WEIGHTS_FORMAT!r})")
+    try:
+        cfg = GCNetConfig.from_dict(obj["config"])
+    except (TypeError, StereoKitError) as exc:
+        raise StereoKitError(f"{path}: bad GCNet config {obj['config']!r}: {exc}") from exc
+    net = GCNet(cfg)
+    load_state_dict(net, obj["state_dict"], path)
+    return net.to(choose_device(device)).eval()
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=2)
+        fh.write("\n")
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------------------------- data
+
+
+def is_validation_scene(name: str) -> bool:
+    """True if a pair name refers to a held-out scene (matched on any path-like token, case-insensitively)."""
+    tokens = {t.lower() for t in re.split(r"[/\\:_\-. ]+", name) if t}
+    return any(v.lower() in tokens for v in VALIDATION_SCENES)
+
+
+def resize_pair(pair: StereoPair, scale: float) -> StereoPair:
+    """`pair` resampled by `scale` (area for downscaling, linear up); GT resampled nearest and multiplied by `scale`."""
+    if scale == 1.0:
+        return pair
+    h, w = pair.shape
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    left = cv2.resize(pair.left_float, size, interpolation=interp)
+    right = cv2.resize(pair.right_float, size, interpolation=interp)
+    gt = None
+    if pair.gt is not None:
+        gt = cv2.resize(pair.gt, size, interpolation=cv2.INTER_NEAREST) * np.float32(scale)
+    return StereoPair(left, right, gt=gt, name=pair.name)
+
+
+def parse_spec(spec: str) -> tuple[str, float]:
+    """`"middlebury:PATH@0.5"` -> ("middlebury:PATH", 0.5); no suffix -> scale 1."""
+    m = re.fullmatch(r"(.*)@([0-9]*\.?[0-9]+)", spec)
+    if not m:
+        return spec, 1.0
+    scale = float(m.group(2))
+    if not 0 < scale <= 4:
+        raise StereoKitError(f"bad scale in dataset spec {spec!r}: must be in (0, 4]")
+    return m.group(1), scale
+
+
+def _open(spec: str, synthetic_max_disp: int | None):
+    from stereokit.datasets import open_dataset
+
+    kind, _, rest = spec.partition(":")
+    if kind.lower() == "synthetic" and synthetic_max_disp:
+        # Our domain-randomised FlyingThings: generated with the network's disparity range.
+        from stereokit.datasets.synthetic import DEFAULT_COUNT, synthetic_dataset
+
+        parts = rest.split(":") if rest else []
+        count = int(parts[0]) if parts and parts[0] else DEFAULT_COUNT
+        seed = int(parts[1]) if len(parts) > 1 and parts[1] else 0
+        return synthetic_dataset(count, seed, max_disp=synthetic_max_disp, height=256, width=320)
+    return open_dataset(spec)
+
+
+class CropSampler:
+    """Random training crops from in-memory pairs (images kept as float32, GT NaN-invalid, already rescaled)."""
+
+    def __init__(self, sets: list[list[StereoPair]], crop: tuple[int, int], max_disp: int, rng: np.random.Generator):
+        self.sets = [s for s in sets if s]
+        if not self.sets:
+            raise StereoKitError("no training pairs with ground truth")
+        self.crop, self.max_disp, self.rng = crop, max_disp, rng
+
+    def sample(self, batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        ch, cw = self.crop
+        ls, rs, gs = [], [], []
+        for _ in range(batch):
+            pairs = self.sets[int(self.rng.integers(len(self.sets)))]
+            pair = pairs[int(self.rng.integers(len(pairs)))]
+            h, w = pair.shape
+            y = int(self.rng.integers(0, h - ch + 1)) if h > ch else 0
+            x = int(self.rng.integers(0, w - cw + 1)) if w > cw else 0
+            sl = (slice(y, y + ch), slice(x, x + cw))
+            left, right, gt = pair.left_float[sl], pair.right_float[sl], pair.gt[sl]
+            if left.shape[:2] != (ch, cw):  # smaller than the crop: pad (images replicate, GT invalid)
+                ph, pw = ch - left.shape[0], cw - left.shape[1]
+                pad = ((0, ph), (0, pw)) + ((0, 0),) * (left.ndim - 2)
+                left, right = np.pad(left, pad, mode="edge"), np.pad(right, pad, mode="edge")
+                gt = np.pad(gt, ((0, ph), (0, pw)), constant_values=np.nan)
+            ls.append(normalize_image(left))
+            rs.append(normalize_image(right))
+            gs.append(torch.from_numpy(np.ascontiguousarray(gt)))
+        return torch.cat(ls), torch.cat(rs), torch.stack(gs)
+
+
+def load_sets(specs: list[str], max_disp: int, synthetic_max_disp: int | None) -> tuple[list[list[StereoPair]], list[dict]]:
+    sets, info = [], []
+    for full in specs:
+        spec, scale = parse_spec(full)
+        ds = _open(spec, synthetic_max_disp)
+        pairs, skipped = [], []
+        for i, name in enumerate(ds.names):
+            if is_validation_scene(name):
+                skipped.append(name)
+                continue
+            pair = ds[i]
+            if pair.gt is None:
+                continue
+            pair = resize_pair(pair, scale)
+            pair.left_float, pair.right_float  # cache the float views once
+            pairs.append(pair)
+        sets.append(pairs)
+        info.append({"spec": full, "pairs": len(pairs), "names": [p.name for p in pairs][:50], "held_out": skipped})
+    return sets, info
+
+
+def load_validation(spec: str | None) -> list[StereoPair]:
+    """Validation pairs: only the held-out scenes of `spec` (default: the shared Middlebury data at half scale)."""
+    if not spec:
+        return []
+    from stereokit.datasets import open_dataset
+
+    base, scale = parse_spec(spec)
+    ds = open_dataset(base)
+    return [resize_pair(ds[i], scale) for i, n in enumerate(ds.names) if is_validation_scene(n)]
+
+
+@torch.no_grad()
+def validate(net: GCNet, pairs: list[StereoPair], max_disp: int, device: torch.device) -> dict:
+    """EPE and bad-2.0 (%) over valid GT below max_disp, pixel-weighted over `pairs` (at their stored scale)."""
+    if not pairs:
+        return {}
+    was_training = net.training
+    net.eval()
+    err_sum, bad, n = 0.0, 0, 0
+    for pair in pairs:
+        left, (h, w) = pad_to_multiple(normalize_image(pair.left_float), net.cfg.multiple)
+        right, _ = pad_to_multiple(normalize_image(pair.right_float), net.cfg.multiple)
+        disp, _ = net.predict(left.to(device), right.to(device), max_disp)
+        disp = disp[0, :h, :w].cpu().numpy()
+        valid = np.isfinite(pair.gt) & (pair.gt < max_disp)
+        e = np.abs(disp[valid] - pair.gt[valid])
+        err_sum += float(e.sum())
+        bad += int((e > 2.0).sum())
+        n += int(valid.sum())
+    net.train(was_training)
+    return {"epe": err_sum / max(n, 1), "bad2": 100.0 * bad / max(n, 1)}
+
+
+# ----------------------------------------------------------------------------------------------- training
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="stereokit train gcnet", description=__doc__.split("\n\n")[0])
+    p.add_argument("--config", default="compact", choices=sorted(CONFIGS), help="network configuration (default compact)")
+    p.add_argument("--dataset", action="append", default=[], metavar="SPEC[@SCALE]",
+                   help="training data with GT (repeatable; sampled equally per dataset); default synthetic:200:1000")
+    p.add_argument("--synthetic-max-disp", type=int, default=None,
+                   help="generate synthetic specs with this disparity range (default: the network's max_disp)")
+    p.add_argument("--val", default="auto", metavar="SPEC[@SCALE]",
+                   help="validation data: its held-out scenes only (default: the shared Middlebury data @0.5; 'none')")
+    p.add_argument("--iters", type=int, default=3000)
+    p.add_argument("--max-minutes", type=float, default=None, help="stop (and save) after this much wall time")
+    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--crop", type=int, nargs=2, default=(64, 128), metavar=("H", "W"))
+    p.add_argument("--optim", choices=("rmsprop", "adam"), default="rmsprop", help="rmsprop (the paper) or adam")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: the machine is shared)")
+    p.add_argument("--device", default=None, help="cpu / cuda (default: CUDA when available)")
+    p.add_argument("--run", default="runs/gcnet", help="run folder: checkpoints and log")
+    p.add_argument("--out", default=None, help="final weights file (default RUN/weights.pt); a .json beside it")
+    p.add_argument("--init", default=None, help="start from these weights (fine-tuning)")
+    p.add_argument("--resume", default=None, help="resume a checkpoint (RUN/last.pt) exactly: model, optimiser, RNG, iteration")
+    p.add_argument("--ckpt-every", type=int, default=100)
+    p.add_argument("--val-every", type=int, default=250)
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def _default_val() -> str | None:
+    env = os.environ.get("STEREOKIT_SHARED_DATA")
+    path = Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "data"
+    return f"middlebury:{path}@0.5" if path.is_dir() else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    torch.set_num_threads(max(1, args.threads))
+    device = choose_device(args.device)
+    run = Path(args.run)
+    run.mkdir(parents=True, exist_ok=True)
+    out = Path(args.out) if args.out else run / "weights.pt"
+    specs = args.dataset or ["synthetic:200:1000"]
+    command = "stereokit train gcnet " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+
+    ckpt = load_checkpoint(args.resume) if args.resume else None
+    cfg = GCNetConfig.from_dict(ckpt["config"]) if ckpt else CONFIGS[args.config]
+    seed_everything(args.seed)
+    net = GCNet(cfg)
+    if args.init and not ckpt:
+        init = load_weights(args.init)
+        if init.cfg != cfg:
+            raise StereoKitError(f"--init weights have config {init.cfg}, but --config {args.config} is {cfg}")
+        net.load_state_dict(init.state_dict())
+    net.to(device).train()
+    if args.optim == "adam":
+        opt = torch.optim.Adam(net.parameters(), lr=args.lr)
+    else:
+        opt = torch.optim.RMSprop(net.parameters(), lr=args.lr)
+
+    sets, data_info = load_sets(specs, cfg.max_disp, args.synthetic_max_disp or cfg.max_disp)
+    val_spec = _default_val() if args.val == "auto" else (None if args.val.lower() == "none" else args.val)
+    val_pairs = load_validation(val_spec)
+    rng = np.random.default_rng(args.seed)
+    start, history = 0, []
+    if ckpt:
+        load_state_dict(net, ckpt["model"], args.resume)
+        opt.load_state_dict(ckpt["optimizer"])
+        set_rng_state(ckpt["rng"])
+        rng.bit_generator.state = json.loads(ckpt["sampler_rng"])
+        start, history = int(ckpt["iteration"]), json.loads(ckpt["history"])
+    crop = tuple(int(math.ceil(c / cfg.multiple) * cfg.multiple) for c in args.crop)
+    sampler = CropSampler(sets, crop, cfg.max_disp, rng)
+
+    def checkpoint(it: int) -> None:
+        atomic_save(
+            {
+                "model": net.state_dict(),
+                "optimizer": opt.state_dict(),
+                "rng": rng_state(),
+                "sampler_rng": json.dumps(rng.bit_generator.state),
+                "iteration": it,
+                "config": cfg.to_dict(),
+                "history": json.dumps(history),
+            },
+            run / "last.pt",
+        )
+
+    from tqdm import tqdm
+
+    log = open(run / "log.jsonl", "a")
+    t0 = time.time()
+    losses: list[float] = []
+    it = start
+    bar = tqdm(range(start, args.iters), initial=start, total=args.iters, disable=args.no_progress, desc="gcnet",
+               dynamic_ncols=True, mininterval=5)
+    last_val: dict = history[-1]["val"] if history and "val" in history[-1] else {}
+    for it in bar:
+        left, right, gt = sampler.sample(args.batch)
+        left, right, gt = left.to(device), right.to(device), gt.to(device)
+        disp, _ = net.predict(left, right, cfg.max_disp)
+        valid = torch.isfinite(gt) & (gt >= 0) & (gt < cfg.max_disp)
+        if not bool(valid.any()):
+            continue
+        loss = torch.nn.functional.l1_loss(disp[valid], gt[valid])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        done = it + 1
+        if done % args.val_every == 0 or done == args.iters:
+            last_val = validate(net, val_pairs, cfg.max_disp, device)
+        if done % 25 == 0 or done == args.iters:
+            rec = {"iter": done, "loss": float(np.mean(losses[-25:])), "elapsed_s": round(time.time() - t0, 1)}
+            if done % args.val_every == 0 or done == args.iters:
+                rec["val"] = last_val
+            history.append(rec)
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+        bar.set_postfix(loss=f"{np.mean(losses[-25:]):.3f}", **{f"val_{k}": f"{v:.2f}" for k, v in last_val.items()})
+        if done % args.ckpt_every == 0:
+            checkpoint(done)
+        if args.max_minutes is not None and time.time() - t0 > 60 * args.max_minutes:
+            it = done
+            break
+    else:
+        it = args.iters
+    bar.close()
+    it = max(it, start)
+    if not last_val or (history and history[-1].get("iter") != it):
+        last_val = validate(net, val_pairs, cfg.max_disp, device)
+    checkpoint(it)
+    meta = {
+        "model": "gcnet",
+        "config_name": args.config,
+        "config": cfg.to_dict(),
+        "iterations": it,
+        "seed": args.seed,
+        "optimizer": {"name": args.optim, "lr": args.lr},
+        "batch": args.batch,
+        "crop": list(crop),
+        "loss": "L1 on valid GT in [0, max_disp)",
+        "data": data_info,
+        "init": args.init,
+        "validation": {"spec": val_spec, "scenes": [p.name for p in val_pairs], "at_end": last_val,
+                       "note": "EPE (px) and bad-2.0 (%) at the validation spec's scale"},
+        "train_wall_s": round(time.time() - t0, 1),
+        "command": command,
+        "torch": torch.__version__,
+    }
+    save_weights(net, out, meta)
+    log.close()
+    print(f"saved {out} after {it} iterations; validation {last_val}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

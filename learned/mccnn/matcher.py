@@ -1,0 +1,103 @@
+"""`mccnn-fast` / `mccnn-acrt`: the paper's stereo method on the MC-CNN cost volume, from the shared steps.
+
+cost (network, both views from one set of features) -> cross-based cost aggregation x cbca_i1 -> SGM with MC-CNN's
+penalties (4 paths, averaged) -> CBCA x cbca_i2 -> winner-takes-all -> left-right check with occlusion / mismatch
+interpolation -> subpixel parabola -> 5x5 median -> thresholded Gaussian. The right view's disparity (for the check)
+runs the same aggregation on the right-reference volume C_R(x, d) = C_L(x + d, d), mirrored so that the shared
+steps (which match at x - d) apply unchanged.
+
+Scaling: intensities for SGM's D and CBCA's tau1 are the network's inputs (gray, zero mean / unit std per image);
+costs are 1 - similarity (fast: 1 - cosine, acrt: 1 - sigmoid), i.e. the paper's -similarity plus one, so the
+paper's absolute penalties (see presets.py) apply as published.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from stereokit.disparity import winner_takes_all
+from stereokit.errors import StereoKitError
+from stereokit.postprocess import interpolate_lr, lr_labels, subpixel_parabola, thresholded_gaussian
+from stereokit.refine import median_filter
+from stereokit.validation import check_disparity_range
+
+from .model import mccnn_cost_volume, normalize_image
+from .presets import PRESETS, preset_params
+from .weights import load_model
+
+_PARAM_KEYS = set(next(iter(PRESETS.values())))
+
+
+def right_cost_volume(cost_left: np.ndarray, min_disp: int = 0) -> np.ndarray:
+    """Right-reference volume from a left-reference one: C_R(y, x, k) = C_L(y, x + min_disp + k, k), +inf outside."""
+    H, W, D = cost_left.shape
+    out = np.full_like(cost_left, np.inf)
+    for k in range(D):
+        d = min_disp + k
+        if d >= 0:
+            out[:, : W - d, k] = cost_left[:, d:, k]
+        else:
+            out[:, -d:, k] = cost_left[:, : W + d, k]
+    return out
+
+
+def aggregate(vol: np.ndarray, ref: np.ndarray, other: np.ndarray, p: dict, min_disp: int = 0) -> np.ndarray:
+    """CBCA x i1 -> SGM (MC-CNN penalties, 4 paths averaged) -> CBCA x i2, for a volume matching ref x to other x - d."""
+    from stereokit.sgm import sgm_mccnn
+
+    if p["cbca_i1"] > 0 or p["cbca_i2"] > 0:
+        from stereokit.cbca import cross_based_aggregation
+    if p["cbca_i1"] > 0:
+        vol = cross_based_aggregation(vol, ref, other, p["cbca_L1"], p["cbca_tau1"], p["cbca_i1"])
+    vol = sgm_mccnn(vol, ref, other, p["sgm_P1"], p["sgm_P2"], p["sgm_Q1"], p["sgm_Q2"], p["sgm_D"], p["sgm_V"],
+                    paths=4, min_disp=min_disp)
+    if p["cbca_i2"] > 0:
+        vol = cross_based_aggregation(vol, ref, other, p["cbca_L1"], p["cbca_tau1"], p["cbca_i2"])
+    return vol
+
+
+def mccnn_pipeline(pair, max_disp: int, arch: str, *, min_disp: int = 0, preset: str = "middlebury",
+                   weights=None, device=None, lr_check: bool = True, return_cost: bool = False, **overrides):
+    """The paper's stereo method with network `arch`; `overrides` replace preset hyperparameters by name."""
+    min_disp, max_disp = check_disparity_range(pair.width, max_disp, min_disp)
+    unknown = set(overrides) - _PARAM_KEYS
+    if unknown:
+        raise StereoKitError(f"unknown MC-CNN parameter(s) {sorted(unknown)}; known: {sorted(_PARAM_KEYS)} "
+                             f"and min_disp, preset, weights, device, lr_check")
+    p = preset_params(preset, arch)
+    p.update(overrides)
+    model = load_model(arch, weights, device)
+    left = normalize_image(pair.left_gray)
+    right = normalize_image(pair.right_gray)
+    vol = mccnn_cost_volume(model, left, right, max_disp, min_disp, device=device, normalize=False)
+    vol_left = aggregate(vol, left, right, p, min_disp)
+    disp = winner_takes_all(vol_left, min_disp, subpixel=None)
+    if lr_check:
+        vol_right = right_cost_volume(vol, min_disp)[:, ::-1]
+        del vol
+        agg_right = aggregate(np.ascontiguousarray(vol_right), np.ascontiguousarray(right[:, ::-1]),
+                              np.ascontiguousarray(left[:, ::-1]), p, min_disp)
+        disp_right = winner_takes_all(agg_right, min_disp, subpixel=None)[:, ::-1]
+        del agg_right, vol_right
+        disp = interpolate_lr(disp, lr_labels(disp, np.ascontiguousarray(disp_right)))
+    disp = subpixel_parabola(disp, vol_left, min_disp)
+    disp = median_filter(disp, 5)  # NaN-aware: invalid pixels neither vote nor get filled
+    disp = thresholded_gaussian(disp, p["blur_sigma"], p["blur_t"])
+    return (disp, vol_left) if return_cost else disp
+
+
+def mccnn_fast(pair, max_disp: int, *, min_disp: int = 0, preset: str = "middlebury", weights=None, device=None,
+               **params) -> np.ndarray:
+    """MC-CNN-fst disparity (float32 (H, W), NaN invalid). preset: "middlebury" | "kitti" | "kitti2012";
+    weights: a weights file (default: the shipped learned/weights/mccnn_fast.pt); device: cpu / cuda (default:
+    CUDA when available); other keyword arguments override the preset's hyperparameters (see presets.py)."""
+    return mccnn_pipeline(pair, max_disp, "fast", min_disp=min_disp, preset=preset, weights=weights, device=device,
+                          **params)
+
+
+def mccnn_acrt(pair, max_disp: int, *, min_disp: int = 0, preset: str = "middlebury", weights=None, device=None,
+               **params) -> np.ndarray:
+    """MC-CNN-acrt disparity; as `mccnn_fast` with the accurate network (raises StereoKitError when no weights are
+    shipped and none are given)."""
+    return mccnn_pipeline(pair, max_disp, "acrt", min_disp=min_disp, preset=preset, weights=weights, device=device,
+                          **params)

@@ -1,0 +1,38 @@
+"""The paper's stereo-method hyperparameters (Zbontar & LeCun 2016, tables of the reference code), as named presets.
+
+Keys: sgm_P1, sgm_P2 (= pi1 * pi2), sgm_Q1 (= q1), sgm_Q2 (= q1 * q2), sgm_V (alpha1), sgm_D (tau_so), cbca_L1,
+cbca_tau1, cbca_i1, cbca_i2 (0 = no cross-based aggregation), blur_sigma, blur_t.
+Intensity thresholds (sgm_D, cbca_tau1) apply to the images as fed to the network: gray, each normalised to zero
+mean and unit std. SGM penalties are in the network's cost units: fast 1 - cosine (range 0..2, the paper's -cosine
+shifted by one), acrt 1 - sigmoid (0..1, the paper's -sigmoid shifted by one); SGM averages its 4 paths as the paper.
+"middlebury"/"kitti" pick the fast or acrt column by architecture; "kitti" is the KITTI 2015 column, "kitti2012"
+the KITTI 2012 fast column.
+"""
+
+from __future__ import annotations
+
+from stereokit.errors import StereoKitError
+
+PRESETS: dict[tuple[str, str], dict] = {
+    ("middlebury", "fast"): dict(sgm_P1=2.3, sgm_P2=55.9, sgm_Q1=4.0, sgm_Q2=8.0, sgm_V=1.5, sgm_D=0.08,
+                                 cbca_L1=0, cbca_tau1=0.0, cbca_i1=0, cbca_i2=0, blur_sigma=6.0, blur_t=2.0),
+    ("middlebury", "acrt"): dict(sgm_P1=1.3, sgm_P2=18.1, sgm_Q1=4.5, sgm_Q2=9.0, sgm_V=2.75, sgm_D=0.13,
+                                 cbca_L1=14, cbca_tau1=0.02, cbca_i1=2, cbca_i2=16, blur_sigma=1.67, blur_t=2.0),
+    ("kitti", "fast"): dict(sgm_P1=2.3, sgm_P2=42.3, sgm_Q1=3.0, sgm_Q2=6.0, sgm_V=1.25, sgm_D=0.08,
+                            cbca_L1=0, cbca_tau1=0.0, cbca_i1=0, cbca_i2=0, blur_sigma=4.64, blur_t=5.0),
+    ("kitti", "acrt"): dict(sgm_P1=2.3, sgm_P2=55.8, sgm_Q1=3.0, sgm_Q2=6.0, sgm_V=1.75, sgm_D=0.08,
+                            cbca_L1=5, cbca_tau1=0.03, cbca_i1=2, cbca_i2=4, blur_sigma=5.99, blur_t=5.0),
+    ("kitti2012", "fast"): dict(sgm_P1=4.0, sgm_P2=222.9, sgm_Q1=3.0, sgm_Q2=7.5, sgm_V=1.5, sgm_D=0.02,
+                                cbca_L1=0, cbca_tau1=0.0, cbca_i1=0, cbca_i2=0, blur_sigma=7.74, blur_t=5.0),
+}
+# Which network setting a preset's weights use (KITTI presets: 4-layer 9x9 towers).
+PRESET_SETTING = {"middlebury": "middlebury", "kitti": "kitti", "kitti2012": "kitti"}
+
+
+def preset_params(preset: str, arch: str) -> dict:
+    """A copy of the hyperparameters of `preset` ("middlebury", "kitti", "kitti2012") for `arch` ("fast"/"acrt")."""
+    key = (preset, arch)
+    if key not in PRESETS:
+        known = sorted({p for p, a in PRESETS if a == arch})
+        raise StereoKitError(f"unknown MC-CNN-{arch} preset {preset!r}; known: {known}")
+    return dict(PRESETS[key])

@@ -1,0 +1,323 @@
+"""`stereokit train mccnn ...`: train an MC-CNN network (fast or accurate) on any datasets with ground truth.
+
+SGD with momentum 0.9, batch 128 (pixels, each giving one positive and one negative pair, as the reference code),
+learning rate fast 0.002 / acrt 0.003 divided by 10 after 12/14 of the run (the paper's 14 epochs, lr / 10 at 12).
+Validation: WTA of the network's own cost on the held-out scenes (learned.splits.VALIDATION_SCENES), % of valid
+ground-truth pixels wrong by more than 2 px. Checkpoints (model, optimiser, RNG states, iteration) are written
+atomically to OUT/checkpoint.pt every --checkpoint-every iterations; --resume continues exactly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from learned.common import atomic_save, choose_device, load_checkpoint, load_state_dict, rng_state, seed_everything, set_rng_state
+from learned.splits import VALIDATION_SCENES
+from stereokit.errors import StereoKitError
+
+from .model import FastNet, build_model, mccnn_cost_volume
+from .sampler import OFFSETS, Augmentation, PatchSampler, prepare_scene
+
+LEARNING_RATES = {"fast": 0.002, "acrt": 0.003}
+MARGIN = 0.2
+WEIGHTS_FORMAT = "stereokit-mccnn-1"
+
+
+def default_shared_data() -> Path | None:
+    """$STEREOKIT_SHARED_DATA, else ../shared/data beside the repository (only for defaults; never required)."""
+    env = os.environ.get("STEREOKIT_SHARED_DATA")
+    path = Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "data"
+    return path if path.is_dir() else None
+
+
+def is_validation_name(name: str) -> bool:
+    """True for a pair name that denotes a held-out scene (matched on its last path component, any case)."""
+    last = str(name).replace("\\", "/").rstrip("/").split("/")[-1].lower()
+    return any(last == v.lower() or last.endswith("-" + v.lower()) or last.endswith("_" + v.lower()) for v in VALIDATION_SCENES)
+
+
+def loss_fn(model, left: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+    """fast: hinge max(0, m + s_neg - s_pos); acrt: binary cross-entropy on sigmoid outputs (1 = match)."""
+    if isinstance(model, FastNet):
+        n = len(left)
+        f = model.features(torch.cat([left, pos, neg])).flatten(1)  # left features computed once for both pairs
+        s_pos = (f[:n] * f[n : 2 * n]).sum(1)
+        s_neg = (f[:n] * f[2 * n :]).sum(1)
+        return F.relu(MARGIN + s_neg - s_pos).mean()
+    lg = model.logits(torch.cat([left, left]), torch.cat([pos, neg]))
+    target = torch.cat([torch.ones(len(left)), torch.zeros(len(left))]).to(lg)
+    return F.binary_cross_entropy_with_logits(lg, target)
+
+
+def scene_max_disp(pair) -> int:
+    """Disparity range for validating on a pair: its ground truth's maximum + 1, capped below the width."""
+    gt = pair.gt
+    top = int(math.ceil(float(np.nanmax(gt)))) + 1 if np.isfinite(gt).any() else 16
+    return max(1, min(top, pair.width - 1))
+
+
+def wta_error(model, pairs, threshold: float = 2.0, device=None) -> float:
+    """% of valid (non-occluded when known) ground-truth pixels where the WTA of the network's cost is off by > threshold."""
+    bad = total = 0
+    was_training = model.training
+    for pair in pairs:
+        vol = mccnn_cost_volume(model, pair.left_gray, pair.right_gray, scene_max_disp(pair), device=device)
+        disp = np.argmin(vol, axis=2).astype(np.float32)
+        ok = np.isfinite(pair.gt)
+        if pair.nonocc is not None:
+            ok &= pair.nonocc
+        bad += int((np.abs(disp - pair.gt)[ok] > threshold).sum())
+        total += int(ok.sum())
+    model.train(was_training)
+    return 100.0 * bad / max(total, 1)
+
+
+@torch.no_grad()
+def triplet_error(model, pairs, offsets, n: int = 4096, seed: int = 12345, device=None) -> float:
+    """Held-out error of the training objective, in %: on (left, positive, negative) patch triplets drawn from `pairs`
+    with a fixed seed and no augmentation, fast: the share of triplets not separated by the margin
+    (s_pos - s_neg < 0.2, the hinge loss's errors); acrt: the share of the 2n pairs misclassified at 0.5."""
+    scenes = [s for s in (prepare_scene(p) for p in pairs) if s is not None]
+    if not scenes:
+        return float("nan")
+    was_training = model.training
+    model.eval()
+    b = PatchSampler(scenes, model.patch_size, offsets, Augmentation.identity(), seed=seed).draw(n)
+    dev = next(model.parameters()).device if device is None else choose_device(device)
+    left, pos, neg = (torch.from_numpy(b[k]).to(dev) for k in ("left", "pos", "neg"))
+    s_pos, s_neg = model(left, pos), model(left, neg)
+    if isinstance(model, FastNet):
+        err = (s_pos - s_neg < MARGIN).float().mean()
+    else:
+        err = ((s_pos < 0.5).float().mean() + (s_neg >= 0.5).float().mean()) / 2
+    model.train(was_training)
+    return float(err) * 100.0
+
+
+def load_training_pairs(specs: list[str]) -> list:
+    """All pairs with ground truth from the dataset specs, never a held-out validation scene.
+    Each pair gets `meta["train_source"]` = the index of its spec (for balancing)."""
+    from stereokit.datasets import open_dataset
+
+    pairs = []
+    for k, spec in enumerate(specs):
+        ds = open_dataset(spec)
+        for i, name in enumerate(ds.names):
+            if is_validation_name(name):
+                continue
+            pair = ds[i]
+            if pair.gt is not None and not is_validation_name(pair.name):
+                pair.meta["train_source"] = k
+                pairs.append(pair)
+    if not pairs:
+        raise StereoKitError(f"no training pair with ground truth in {specs}")
+    return pairs
+
+
+def load_validation_pairs(spec: str | None, downscale: int = 1) -> list:
+    """Held-out scenes (VALIDATION_SCENES) from `spec` (default: the shared Middlebury data), optionally downscaled."""
+    if spec is None:
+        root = default_shared_data()
+        if root is None:
+            return []
+        spec = f"middlebury:{root}"
+    from stereokit.datasets import open_dataset
+
+    ds = open_dataset(spec)
+    out = []
+    for i, name in enumerate(ds.names):
+        if is_validation_name(name):
+            pair = ds[i]
+            if pair.gt is not None:
+                out.append(downscale_pair(pair, downscale) if downscale > 1 else pair)
+    return out
+
+
+def downscale_pair(pair, factor: int):
+    """Pair at 1/factor resolution (area-averaged images, nearest-sampled disparities divided by factor)."""
+    import cv2
+
+    from stereokit.pair import StereoPair
+
+    H, W = pair.shape
+    size = (W // factor, H // factor)
+    left = cv2.resize(pair.left_gray, size, interpolation=cv2.INTER_AREA)
+    right = cv2.resize(pair.right_gray, size, interpolation=cv2.INTER_AREA)
+    gt = pair.gt[factor // 2 :: factor, factor // 2 :: factor][: size[1], : size[0]] / factor
+    nonocc = None if pair.nonocc is None else pair.nonocc[factor // 2 :: factor, factor // 2 :: factor][: size[1], : size[0]]
+    return StereoPair(left, right, gt=gt, nonocc=nonocc, name=pair.name)
+
+
+def export_weights(model, path: str | os.PathLike, meta: dict) -> None:
+    """Ship `model` as {format, arch, setting, in_channels, state_dict} (+ `meta` as JSON beside it), atomically."""
+    path = Path(path)
+    atomic_save({"format": WEIGHTS_FORMAT, **model.config(), "state_dict": model.state_dict()}, path)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(meta, indent=2) + "\n")
+    os.replace(tmp, path.with_suffix(".json"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="stereokit train mccnn", description=__doc__.split("\n")[0])
+    p.add_argument("--arch", choices=["fast", "acrt", "accurate"], default="fast")
+    p.add_argument("--setting", choices=["middlebury", "kitti"], default="middlebury")
+    p.add_argument("--dataset", action="append", default=None,
+                   help="dataset spec with ground truth (repeatable); default: synthetic:200 plus the shared Middlebury scenes")
+    p.add_argument("--validation", default=None,
+                   help="dataset spec holding the held-out scenes (default: middlebury:<shared data>); 'none' to skip")
+    p.add_argument("--validation-downscale", type=int, default=1, help="validate at 1/N resolution (faster)")
+    p.add_argument("--iterations", type=int, default=20000)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=None, help="default: fast 0.002, acrt 0.003")
+    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--balance", action="store_true",
+                   help="draw the same number of samples from each --dataset (default: uniform over all pixels)")
+    p.add_argument("--no-augment", action="store_true", help="switch off the Middlebury augmentation")
+    p.add_argument("--out", default="runs/mccnn", help="run directory (checkpoint.pt, log.jsonl, model.pt)")
+    p.add_argument("--checkpoint-every", type=int, default=500)
+    p.add_argument("--validate-every", type=int, default=2000)
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--device", default=None, help="cpu / cuda (default: CUDA when available)")
+    p.add_argument("--export", default=None, help="also write the final weights (+ .json) to this path")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    arch = "acrt" if args.arch in ("acrt", "accurate") else "fast"
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = choose_device(args.device)
+    specs = args.dataset
+    if not specs:
+        specs = ["synthetic:200"]
+        root = default_shared_data()
+        if root is not None:
+            specs.append(f"middlebury:{root}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out / "checkpoint.pt"
+    lr0 = args.lr if args.lr is not None else LEARNING_RATES[arch]
+    config = {
+        "arch": arch, "setting": args.setting, "datasets": specs, "iterations": args.iterations,
+        "batch_size": args.batch_size, "lr": lr0, "momentum": args.momentum, "seed": args.seed,
+        "augment": not args.no_augment, "balance": args.balance, "offsets": OFFSETS[(args.setting, arch)],
+    }
+
+    seed_everything(args.seed)
+    model = build_model(arch, args.setting).to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=lr0, momentum=args.momentum)
+    pairs = load_training_pairs(specs)
+    prepared = [(p.meta.get("train_source", 0), prepare_scene(p)) for p in pairs]
+    prepared = [(src, sc) for src, sc in prepared if sc is not None]
+    weights = None
+    if args.balance:  # every dataset spec gets the same share of the samples, whatever its pixel count
+        totals: dict[int, int] = {}
+        for src, sc in prepared:
+            totals[src] = totals.get(src, 0) + len(sc.ys)
+        weights = [1.0 / totals[src] for src, _ in prepared]
+    augment = Augmentation() if (args.setting == "middlebury" and not args.no_augment) else Augmentation.identity()
+    sampler = PatchSampler([sc for _, sc in prepared], model.patch_size, OFFSETS[(args.setting, arch)], augment,
+                           seed=args.seed, scene_weights=weights)
+    val_pairs = [] if args.validation == "none" else load_validation_pairs(args.validation, args.validation_downscale)
+
+    command = "stereokit train mccnn " + " ".join(argv if argv is not None else sys.argv[1:])
+    start, history, wall0, commands, avg_resumed = 0, [], 0.0, [command], -1.0
+    if args.resume and ckpt_path.exists():
+        ck = load_checkpoint(ckpt_path, map_location=device)
+        saved = json.loads(ck["config"])
+        for key in ("arch", "setting", "batch_size", "seed"):
+            if saved.get(key) != config[key]:
+                raise StereoKitError(f"--resume: {ckpt_path} was trained with {key}={saved.get(key)!r}, not {config[key]!r}")
+        if int(ck["iteration"]) >= args.iterations:
+            raise StereoKitError(f"--resume: {ckpt_path} is at iteration {int(ck['iteration'])}, not below --iterations {args.iterations}")
+        # A different --iterations (a longer or shorter run) is allowed; the lr drop moves with it.
+        load_state_dict(model, ck["model"], ckpt_path)
+        opt.load_state_dict(ck["optimizer"])
+        set_rng_state(ck["rng"])
+        sampler.set_state(ck["sampler"])
+        start, history, wall0 = int(ck["iteration"]), json.loads(ck["history"]), float(ck["wall"])
+        commands = json.loads(ck.get("commands", "[]")) + [command]
+        avg_resumed = float(ck.get("loss_avg", -1.0))
+
+    def save_checkpoint(it: int, wall: float) -> None:
+        atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "rng": rng_state(),
+                     "sampler": sampler.state(), "iteration": it, "config": json.dumps(config),
+                     "history": json.dumps(history), "wall": wall,
+                     "commands": json.dumps(commands), "loss_avg": -1.0 if avg is None else avg}, ckpt_path)
+
+    from tqdm import tqdm
+
+    drop_at = int(round(args.iterations * 12 / 14))
+    log = open(out / "log.jsonl", "a")
+    t0 = time.time() - wall0
+    bar = tqdm(range(start, args.iterations), initial=start, total=args.iterations, disable=args.no_progress,
+               desc=f"mccnn-{arch}", dynamic_ncols=True, mininterval=5.0)
+    avg = None if avg_resumed < 0 else avg_resumed
+    val_err = history[-1]["val_bad2"] if history and "val_bad2" in history[-1] else float("nan")
+    val_triplet = history[-1].get("val_triplet_err", float("nan")) if history else float("nan")
+    model.train()
+    for it in bar:
+        for g in opt.param_groups:
+            g["lr"] = lr0 if it < drop_at else lr0 / 10
+        b = sampler.draw(args.batch_size)
+        left, pos, neg = (torch.from_numpy(b[k]).to(device) for k in ("left", "pos", "neg"))
+        loss = loss_fn(model, left, pos, neg)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        lv = float(loss.detach())
+        avg = lv if avg is None else 0.99 * avg + 0.01 * lv
+        done = it + 1
+        if val_pairs and (done % args.validate_every == 0 or done == args.iterations):
+            val_err = wta_error(model, val_pairs, device=device)
+            val_triplet = triplet_error(model, val_pairs, config["offsets"], device=device)
+            model.train()
+        if done % args.checkpoint_every == 0 or done == args.iterations or (val_pairs and done % args.validate_every == 0):
+            rec = {"iteration": done, "loss": avg, "lr": opt.param_groups[0]["lr"], "wall_s": round(time.time() - t0, 1)}
+            if val_pairs and (done % args.validate_every == 0 or done == args.iterations):
+                rec["val_bad2"] = val_err
+                rec["val_triplet_err"] = val_triplet
+            history.append(rec)
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+            save_checkpoint(done, time.time() - t0)
+        bar.set_postfix(loss=f"{avg:.4f}", val_bad2=f"{val_err:.2f}%", refresh=False)
+    bar.close()
+    log.close()
+    wall = time.time() - t0
+    meta = {
+        "arch": arch, "setting": args.setting, "data": specs, "validation_scenes": list(VALIDATION_SCENES),
+        "iterations": args.iterations, "batch_size": args.batch_size, "seed": args.seed, "lr": lr0,
+        "wall_time_s": round(wall, 1), "final_loss": avg,
+        "validation": {"metric": "WTA of the network cost, % pixels with |d - gt| > 2 on the held-out scenes",
+                       "bad2": val_err if val_pairs else None,
+                       "triplet_err": val_triplet if val_pairs else None,
+                       "triplet_metric": "% of held-out patch triplets (paper offsets, no augmentation) violating the margin "
+                                         "(fast) / pairs misclassified (acrt)"},
+        "history": history,
+        "command": commands[0] if len(commands) == 1 else commands,
+        "torch": torch.__version__,
+    }
+    export_weights(model, out / "model.pt", meta)
+    if args.export:
+        export_weights(model, args.export, meta)
+    print(json.dumps({k: meta[k] for k in ("iterations", "wall_time_s", "final_loss", "validation")}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,199 @@
+"""Cross-based cost aggregation (Zhang, Lu & Lafruit 2009), as used by MC-CNN (Zbontar & LeCun, JMLR 2016 §3.3.1).
+
+Crosses: every pixel p gets four arms (left, right, up, down). An arm grows from p pixel by pixel while the
+intensity difference to p stays below `tau1` and the distance below `L1`; the immediate neighbour is always
+included (MC-CNN's `cross` kernel, adcensus.cu), so an arm is at least one pixel long inside the image and
+at most L1 - 1 pixels long. With an arm ending at (exclusive) coordinates, a pixel's horizontal support is the
+open interval between its left and right ends.
+
+Support region for disparity d (MC-CNN): the intersection of the left image's cross at p and the right image's
+cross at p - d, i.e. the vertical arm is the intersection of both vertical arms, and each row q on it
+contributes the intersection of q's horizontal arm (left image) with (q - d)'s horizontal arm (right image,
+shifted back by d). The aggregated cost is the mean of the costs over that region,
+
+    C_i(p, d) = 1 / |U_d(p)| * sum_{q in U_d(p)} C_{i-1}(q, d),
+
+repeated `iterations` times with the same crosses. Computed exactly with running sums: one horizontal pass
+(row prefix sums: the sum over each row's arm) and one vertical pass (column prefix sums of those), O(1) per
+cell whatever L1. Entries whose match p - d lies outside the right image are returned unchanged (+inf in the
+cost-volume convention). Other +inf entries (if a cost marks more as invalid) are left out of the sums and
+counts; a region without any finite cost keeps the original value.
+
+Peak memory: the float32 output plus a float32 and an int16 temporary of the same size (2.5 x H*W*D float32
+besides the input) and O((H + W) * D) per thread.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from numba import njit, prange
+
+from .errors import StereoKitError
+
+__all__ = ["cross_arms", "cross_based_aggregation"]
+
+_INF = np.float32(np.inf)
+
+
+@njit(cache=True, parallel=True)
+def _arms_kernel(img, L1, tau1, out):
+    """out[0..3, y, x]: exclusive ends of the left, right (x coordinates), up, down (y coordinates) arms."""
+    H, W = img.shape
+    for y in prange(H):
+        for x in range(W):
+            v = img[y, x]
+            for k in range(4):
+                dx = -1 if k == 0 else (1 if k == 1 else 0)
+                dy = -1 if k == 2 else (1 if k == 3 else 0)
+                xx = x + dx
+                yy = y + dy
+                while 0 <= xx < W and 0 <= yy < H:
+                    dist = max(abs(xx - x), abs(yy - y))
+                    if dist > 1:
+                        if abs(img[yy, xx] - v) >= tau1 or dist >= L1:
+                            break
+                    xx += dx
+                    yy += dy
+                out[k, y, x] = xx if k < 2 else yy
+
+
+@njit(cache=True, parallel=True)
+def _horizontal(src, armL, armR, min_disp, hs, hn):
+    """hs, hn[y, x, d]: sum and count of the finite costs on the intersected horizontal arm of (y, x) at d."""
+    H, W, D = src.shape
+    for y in prange(H):
+        S = np.zeros((W + 1, D), np.float64)
+        N = np.zeros((W + 1, D), np.int32)
+        for x in range(W):
+            for d in range(D):
+                v = src[y, x, d]
+                fin = v != _INF
+                S[x + 1, d] = S[x, d] + (np.float64(v) if fin else 0.0)
+                N[x + 1, d] = N[x, d] + fin
+        for x in range(W):
+            lo_l = armL[0, y, x]
+            hi_l = armL[1, y, x]
+            for d in range(D):
+                disp = min_disp + d
+                xr = x - disp
+                if xr < 0 or xr >= W:
+                    hs[y, x, d] = 0.0
+                    hn[y, x, d] = 0
+                    continue
+                a = max(lo_l, armR[0, y, xr] + disp)  # exclusive ends, in left-image coordinates
+                b = min(hi_l, armR[1, y, xr] + disp)
+                hs[y, x, d] = np.float32(S[b, d] - S[a + 1, d])
+                hn[y, x, d] = N[b, d] - N[a + 1, d]
+
+
+@njit(cache=True, parallel=True)
+def _vertical(src, armL, armR, min_disp, hs, hn, out):
+    """out[y, x, d] = mean over the intersected vertical arm of the horizontal sums (out may be src)."""
+    H, W, D = src.shape
+    for x in prange(W):
+        S = np.zeros((H + 1, D), np.float64)
+        N = np.zeros((H + 1, D), np.int64)
+        for y in range(H):
+            for d in range(D):
+                S[y + 1, d] = S[y, d] + hs[y, x, d]
+                N[y + 1, d] = N[y, d] + hn[y, x, d]
+        for y in range(H):
+            lo_l = armL[2, y, x]
+            hi_l = armL[3, y, x]
+            for d in range(D):
+                xr = x - (min_disp + d)
+                if xr < 0 or xr >= W:
+                    out[y, x, d] = src[y, x, d]
+                    continue
+                a = max(lo_l, armR[2, y, xr])
+                b = min(hi_l, armR[3, y, xr])
+                n = N[b, d] - N[a + 1, d]
+                if n > 0:
+                    out[y, x, d] = np.float32((S[b, d] - S[a + 1, d]) / n)
+                else:
+                    out[y, x, d] = src[y, x, d]
+
+
+def _check_image(name: str, img, shape=None) -> np.ndarray:
+    a = np.asarray(img)
+    if a.ndim == 3 and a.shape[2] in (3, 4):
+        a = a[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    if a.ndim != 2 or a.size == 0:
+        raise StereoKitError(f"{name} must be a non-empty (H, W) image, got shape {np.shape(img)}")
+    if shape is not None and a.shape != tuple(shape):
+        raise StereoKitError(f"{name} has shape {a.shape[:2]}, expected {tuple(shape)} (the cost volume's H, W)")
+    if not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
+        raise StereoKitError(f"{name} must be numeric, got {a.dtype}")
+    a = np.ascontiguousarray(a, dtype=np.float32)
+    if not np.all(np.isfinite(a)):
+        raise StereoKitError(f"{name} contains NaN or inf")
+    return a
+
+
+def _check_params(L1, tau1) -> tuple[int, np.float32]:
+    if isinstance(L1, bool) or not isinstance(L1, numbers.Integral) or L1 < 0:
+        raise StereoKitError(f"L1 (arm length limit) must be a non-negative integer, got {L1!r}")
+    try:
+        t = float(tau1)
+    except (TypeError, ValueError):
+        raise StereoKitError(f"tau1 must be a number, got {tau1!r}") from None
+    if not np.isfinite(t) or t < 0:
+        raise StereoKitError(f"tau1 must be non-negative and finite, got {tau1!r}")
+    return int(L1), np.float32(t)
+
+
+def cross_arms(image: np.ndarray, L1: int, tau1: float) -> np.ndarray:
+    """Arms of every pixel's cross: int32 (4, H, W) exclusive end coordinates (left x, right x, up y, down y).
+
+    An arm extends while |I(q) - I(p)| < tau1 and the distance |q - p| < L1, the immediate neighbour always
+    included; so pixel p's horizontal support is x in (left, right), its vertical support y in (up, down).
+    `image`: gray (H, W) or RGB (luma taken), any numeric dtype, in the units of tau1.
+    """
+    img = _check_image("image", image)
+    L1, tau1 = _check_params(L1, tau1)
+    out = np.empty((4,) + img.shape, np.int32)
+    _arms_kernel(img, L1, tau1, out)
+    return out
+
+
+def cross_based_aggregation(cost_volume: np.ndarray, left: np.ndarray, right: np.ndarray, L1: int, tau1: float,
+                            iterations: int = 1, *, min_disp: int = 0) -> np.ndarray:
+    """MC-CNN's cross-based cost aggregation; returns float32 (H, W, D), `iterations` times averaged.
+
+    cost_volume: float32 (H, W, D), index k = disparity min_disp + k, +inf where p - d leaves the right image
+    (kept as is). left, right: the images the crosses are built on (MC-CNN: gray, each normalised to zero mean
+    and unit variance, with tau1 in those units: Middlebury acrt L1 = 14, tau1 = 0.02; KITTI 2015 acrt
+    L1 = 5, tau1 = 0.03). iterations: 0 returns a copy.
+    """
+    vol = np.asarray(cost_volume)
+    if vol.ndim != 3:
+        raise StereoKitError(f"cost volume must be 3-D (H, W, D), got shape {vol.shape}")
+    if vol.dtype != np.float32:
+        raise StereoKitError(f"cost volume must be float32, got {vol.dtype}")
+    if min(vol.shape) == 0:
+        raise StereoKitError(f"cost volume is empty (shape {vol.shape})")
+    H, W, D = vol.shape
+    lft = _check_image("left", left, (H, W))
+    rgt = _check_image("right", right, (H, W))
+    L1, tau1 = _check_params(L1, tau1)
+    if isinstance(iterations, bool) or not isinstance(iterations, numbers.Integral) or iterations < 0:
+        raise StereoKitError(f"iterations must be a non-negative integer, got {iterations!r}")
+    if isinstance(min_disp, bool) or not isinstance(min_disp, numbers.Integral):
+        raise StereoKitError(f"min_disp must be an integer, got {min_disp!r}")
+    if np.isnan(vol).any() or np.isneginf(vol).any():
+        raise StereoKitError("cost volume contains NaN or -inf (only +inf may mark invalid costs)")
+    out = np.array(vol, dtype=np.float32, order="C", copy=True)
+    if iterations == 0:
+        return out
+    armL = np.empty((4, H, W), np.int32)
+    armR = np.empty((4, H, W), np.int32)
+    _arms_kernel(lft, L1, tau1, armL)
+    _arms_kernel(rgt, L1, tau1, armR)
+    hs = np.empty((H, W, D), np.float32)
+    hn = np.empty((H, W, D), np.int16 if W < 32767 else np.int32)  # a horizontal arm holds at most W pixels
+    for _ in range(int(iterations)):
+        _horizontal(out, armL, armR, int(min_disp), hs, hn)
+        _vertical(out, armL, armR, int(min_disp), hs, hn, out)
+    return out

@@ -1,0 +1,184 @@
+"""MC-CNN's disparity post-processing (Zbontar & LeCun, JMLR 2016, sec. 3.3.3-3.3.5), on plain arrays.
+
+* `lr_labels` / `interpolate_lr`: the left-right check that tells occlusions from mismatches and fills each
+  kind differently (occlusion: the nearest correct pixel to the left; mismatch: median of the nearest correct
+  pixels in 16 directions);
+* `subpixel_parabola`: the parabola through C(d-1), C(d), C(d+1);
+* `thresholded_gaussian`: the paper's "bilateral" filter, a Gaussian over pixels whose disparity differs from the
+  centre's by less than a threshold.
+These work on any cost volume / disparity map (float32, NaN-free integer-valued disparities where stated).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from .errors import StereoKitError
+
+CORRECT, MISMATCH, OCCLUSION = 0, 1, 2
+
+# The paper's 16 search directions for mismatches: the 8 neighbours and the 8 knight moves.
+_DIRS16 = np.array([(0, 1), (1, 1), (1, 0), (1, -1), (0, -1), (-1, -1), (-1, 0), (-1, 1),
+                    (1, 2), (2, 1), (2, -1), (1, -2), (-1, -2), (-2, -1), (-2, 1), (-1, 2)], np.int64)
+
+
+@njit(cache=True, parallel=True)
+def _lr_labels(dl, dr, tol):
+    H, W = dl.shape
+    out = np.zeros((H, W), np.uint8)
+    for y in prange(H):
+        for x in range(W):
+            d = dl[y, x]
+            xr = int(np.rint(x - d)) if np.isfinite(d) else -1
+            if 0 <= xr < W and abs(d - dr[y, xr]) <= tol:
+                continue
+            # Mismatch when some disparity would be consistent (the pixel is visible in the right image),
+            # occlusion otherwise.
+            lab = OCCLUSION
+            for xr2 in range(W):
+                d2 = dr[y, xr2]
+                if np.isfinite(d2) and abs(x - xr2 - d2) <= tol and x - xr2 >= 0:
+                    lab = MISMATCH
+                    break
+            out[y, x] = lab
+    return out
+
+
+def lr_labels(disp_left: np.ndarray, disp_right: np.ndarray, tolerance: float = 1.0) -> np.ndarray:
+    """uint8 labels: 0 correct (|d - D_R(x - d)| <= tolerance), 1 mismatch, 2 occlusion.
+
+    A failing pixel is a mismatch when some disparity d' passes the check (|d' - D_R(x - d')| <= tolerance,
+    tested through every right pixel whose disparity maps back onto x), an occlusion otherwise (paper, sec. 3.3.3).
+    `disp_right` is the right view's disparity (its pixel x matches left x + d).
+    """
+    dl = np.asarray(disp_left, np.float32)
+    dr = np.asarray(disp_right, np.float32)
+    if dl.shape != dr.shape or dl.ndim != 2:
+        raise StereoKitError(f"left and right disparities must be 2-D of one shape, got {dl.shape} and {dr.shape}")
+    return _lr_labels(dl, dr, np.float32(tolerance))
+
+
+@njit(cache=True, parallel=True)
+def _interpolate(disp, labels, dirs):
+    H, W = disp.shape
+    out = disp.copy()
+    buf_all = np.empty((H, dirs.shape[0]), np.float32)
+    for y in prange(H):
+        buf = buf_all[y]
+        for x in range(W):
+            lab = labels[y, x]
+            if lab == 0:
+                continue
+            if lab == 2:  # occlusion: move left to the first correct pixel (background side)
+                v = np.nan
+                for xx in range(x - 1, -1, -1):
+                    if labels[y, xx] == 0:
+                        v = disp[y, xx]
+                        break
+                if np.isnan(v):  # nothing to the left: look right
+                    for xx in range(x + 1, W):
+                        if labels[y, xx] == 0:
+                            v = disp[y, xx]
+                            break
+                out[y, x] = v
+            else:  # mismatch: median of the nearest correct pixels along 16 directions
+                n = 0
+                for k in range(dirs.shape[0]):
+                    dy, dx = dirs[k, 0], dirs[k, 1]
+                    yy, xx = y + dy, x + dx
+                    while 0 <= yy < H and 0 <= xx < W:
+                        if labels[yy, xx] == 0:
+                            buf[n] = disp[yy, xx]
+                            n += 1
+                            break
+                        yy += dy
+                        xx += dx
+                out[y, x] = np.median(buf[:n]) if n > 0 else np.nan
+    return out
+
+
+def interpolate_lr(disp: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Fill the pixels `lr_labels` rejected: occlusions from the nearest correct pixel to their left (right when
+    none), mismatches with the median of the nearest correct pixels in 16 directions; NaN where nothing is found."""
+    d = np.asarray(disp, np.float32)
+    lab = np.asarray(labels, np.uint8)
+    if d.shape != lab.shape:
+        raise StereoKitError(f"disparity {d.shape} and labels {lab.shape} differ in shape")
+    return _interpolate(d, lab, _DIRS16)
+
+
+@njit(cache=True, parallel=True)
+def _subpixel(disp, vol, min_disp):
+    H, W, D = vol.shape
+    out = disp.copy()
+    for y in prange(H):
+        for x in range(W):
+            d = disp[y, x]
+            if not np.isfinite(d):
+                continue
+            k = int(np.rint(d)) - min_disp
+            if k < 1 or k > D - 2:
+                continue
+            cm, c0, cp = vol[y, x, k - 1], vol[y, x, k], vol[y, x, k + 1]
+            if not (np.isfinite(cm) and np.isfinite(c0) and np.isfinite(cp)):
+                continue
+            den = 2.0 * (cp - 2.0 * c0 + cm)
+            if den > 0:
+                off = (cp - cm) / den
+                if -1.0 < off < 1.0:
+                    out[y, x] = (k + min_disp) - off
+    return out
+
+
+def subpixel_parabola(disp: np.ndarray, cost_volume: np.ndarray, min_disp: int = 0) -> np.ndarray:
+    """d - (C+ - C-) / (2 (C+ - 2 C + C-)) at the (rounded) disparity of each pixel (paper, sec. 3.3.4); pixels at
+    the range's ends, next to +inf costs or at a non-convex triple keep their value."""
+    d = np.asarray(disp, np.float32)
+    vol = np.asarray(cost_volume, np.float32)
+    if vol.ndim != 3 or vol.shape[:2] != d.shape:
+        raise StereoKitError(f"cost volume {vol.shape} does not match disparity {d.shape}")
+    return _subpixel(d, vol, int(min_disp))
+
+
+@njit(cache=True, parallel=True)
+def _tgauss(disp, kernel, r, t):
+    H, W = disp.shape
+    out = np.empty_like(disp)
+    for y in prange(H):
+        for x in range(W):
+            c = disp[y, x]
+            if not np.isfinite(c):
+                out[y, x] = c
+                continue
+            s = 0.0
+            wsum = 0.0
+            for dy in range(-r, r + 1):
+                yy = y + dy
+                if yy < 0 or yy >= H:
+                    continue
+                for dx in range(-r, r + 1):
+                    xx = x + dx
+                    if xx < 0 or xx >= W:
+                        continue
+                    v = disp[yy, xx]
+                    if abs(v - c) < t:  # False for NaN
+                        w = kernel[dy + r, dx + r]
+                        s += w * v
+                        wsum += w
+            out[y, x] = s / wsum
+    return out
+
+
+def thresholded_gaussian(disp: np.ndarray, sigma: float, threshold: float) -> np.ndarray:
+    """MC-CNN's "bilateral" filter: mean of D(q) weighted by a Gaussian of |p - q| (radius ceil(3 sigma)) over the
+    q with |D(p) - D(q)| < threshold (paper, sec. 3.3.5). NaN pixels stay NaN and are ignored by their neighbours."""
+    d = np.asarray(disp, np.float32)
+    if d.ndim != 2:
+        raise StereoKitError(f"disparity must be 2-D, got shape {d.shape}")
+    if not sigma > 0 or not threshold > 0:
+        raise StereoKitError(f"sigma and threshold must be positive, got {sigma}, {threshold}")
+    r = int(np.ceil(3 * sigma))
+    g = np.arange(-r, r + 1, dtype=np.float64)
+    kernel = np.exp(-(g[:, None] ** 2 + g[None, :] ** 2) / (2 * sigma * sigma))
+    return _tgauss(d, kernel, r, np.float32(threshold)).astype(np.float32)

@@ -1,0 +1,715 @@
+"""Semi-Global Matching (Hirschmueller 2008) on any cost volume, in Numba.
+
+One recurrence, used by every variant::
+
+    L_r(p, d) = C(p, d) + min(L_r(p-r, d),
+                              L_r(p-r, d-1) + P1, L_r(p-r, d+1) + P1,
+                              min_k L_r(p-r, k) + P2) - min_k L_r(p-r, k)
+
+summed over the paths r. Three ways of choosing the penalties:
+
+* constant `P1`, `P2` (`sgm(...)`);
+* `P2` adapted to the guide image along the path (`sgm(..., guide=img)`):
+  ``P2' = max(P1, P2 / (1 + |I(p) - I(p-r)| / p2_gamma))`` (Hirschmueller's intensity-adaptive P2, softened
+  by the `+1` so a flat region keeps the full P2);
+* MC-CNN's scheme (`sgm_mccnn(...)`, Zbontar & LeCun JMLR 2016 sec. 3.3.2 and their `adcensus.cu`): with
+  ``D1 = |I_L(p) - I_L(p-r)|`` and ``D2 = |I_R(p-d) - I_R(p-d-r)|`` (right image at the matched position, so
+  per disparity), P1 and P2 are divided by 1 when both are below `D`, by `Q1` when exactly one is at or above `D`,
+  by `Q2` when both are (MC-CNN's tables give sgm_Q2 = q1 * q2: pass the product). P1 is further divided by `V`
+  on vertical paths. A right-image position outside the image counts as "above" (as in adcensus.cu). The
+  paper averages the paths, so `sgm_mccnn` returns the mean over paths, `sgm` the sum.
+
+Paths: 4 (horizontal, vertical), 8 (+ diagonals) or 16 (+ the 8 knight moves (+-1, +-2), (+-2, +-1)).
+
+Invalid costs: +inf entries (match outside the right image) are replaced, inside the kernel, by the largest finite
+cost of the same pixel (0 when the pixel has none), i.e. "no better than the worst valid disparity", so they
+neither attract nor block the paths. The output is +inf wherever the input was +inf, so a winner-takes-all
+never picks them. NaN or -inf costs raise `StereoKitError`.
+
+Arithmetic: when the costs are integers in [0, lim] and P1, P2 integers (census and other counting costs), the
+kernel works in exact int16 (16 SIMD lanes), lim = 32767 // (paths / 2) - P2 so that a sweep's sums cannot
+overflow (e.g. 8 paths: max cost + P2 <= 8191); with `guide`, P2' is then rounded to the nearest integer.
+Otherwise it works in float32 (MC-CNN's scheme always does). Both give the same result as the float64
+reference of the recurrence for integer data (tested).
+
+Implementation: the paths are split into a forward sweep (rows top to bottom, left to right: the directions whose
+predecessor is above or to the left) and a backward sweep (the mirror), run in parallel (two threads). Each
+sweep updates all its directions in one loop over d per pixel (D innermost and contiguous), keeping three rows
+of path costs per direction. A first parallel pass validates the volume (NaN/-inf, integer check) and finds
+each pixel's largest finite cost. Peak memory besides the input (tracemalloc, see benchmarks/bench_sgm.py):
+int16 arithmetic **1 x H*W*D float32**: both sweeps' int16 sums live in the output's own bytes (pixel p's 4*D
+bytes hold 2 x D int16) and are widened in place; float32 arithmetic **2 x H*W*D float32** (output + the
+backward sweep's sums). Plus O(paths * W * D) row buffers and O(H * W) per-pixel tables; no per-path volumes.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from numba import njit, prange, types
+from numba.extending import overload
+
+from .errors import StereoKitError
+
+__all__ = ["sgm", "sgm_mccnn", "scaled_penalties", "cost_scale", "path_directions"]
+
+# No 'nnan'/'ninf': the kernel inspects inf/NaN itself. No 'reassoc': sums keep their order.
+_FASTMATH = {"nsz", "arcp", "contract", "afn"}
+_BIG = np.float32(1.0e38)  # float padding beyond the disparity range: finite so BIG + P1 never becomes inf
+_IBIG = np.int16(16384)  # int16 padding: above any path cost (<= 16383) and BIG + P1 <= 32767
+_INT16_SUM = 32767  # int16 sweep sums: (directions per sweep) * (max cost + P2) must stay below this
+_INF = np.float32(np.inf)
+
+_FORWARD = {
+    4: [(1, 0), (0, 1)],
+    8: [(1, 0), (1, 1), (0, 1), (-1, 1)],
+    16: [(1, 0), (1, 1), (0, 1), (-1, 1), (2, 1), (1, 2), (-1, 2), (-2, 1)],
+}
+
+
+def path_directions(paths: int) -> list[tuple[int, int]]:
+    """The path steps r = (dx, dy) for 4, 8 or 16 paths (predecessor of p is p - r)."""
+    fwd = _FORWARD[_check_paths(paths)]
+    return fwd + [(-dx, -dy) for dx, dy in fwd]
+
+
+# ----------------------------------------------------------------------------------------------------- kernel
+#
+# One sweep function implements the recurrence for every penalty mode and both arithmetics; the dtype-specific
+# pieces (loading a cost vector, the path steps, storing the sums) are overloaded on the buffer dtype: int16
+# (exact for integer costs, 16 lanes per AVX2 instruction) or float32 (8 lanes).
+# Performance notes (measured on the 741x500x64 volume): helpers are inlined at Numba IR level (a real call
+# costs more than a 64-disparity step); the predecessors' path costs are copied into a private array before a
+# step, without which LLVM's vectorised loop is not taken (aliasing within the row buffer; 4-6x slower); the
+# directions of a sweep are updated together in one loop over d (c read once, one store of the sum: 1.4x);
+# a path entering the image is a step from an all-zero predecessor (no special case); Numba does not
+# vectorise float min-reductions, so the float kernel takes minima over an int32 view (non-negative IEEE floats
+# order like their bit patterns), with a scalar loop only for pixels with negative costs.
+
+
+def _load(crow, x, h, c, mask):
+    """Load crow[x] (a row of the volume) into c (int16 or float32) with +inf replaced by h; mask marks +inf."""
+
+
+def _step4(P, k0, c, acc, add, buf, bufi, mins, minsi, ry, x, p1, e, pm, nonneg):
+    """Path step for the 4 directions k0..k0+3 from predecessors P[k]: buf[k, ry, x] = L_k(p);
+    acc = (acc if add else 0) + sum_k L_k(p); mins[k, ry, x] = min_d L_k(p, d)."""
+
+
+def _step2(P, k0, c, acc, add, buf, bufi, mins, minsi, ry, x, p1, e, pm, nonneg):
+    """As _step4 for 2 directions."""
+
+
+def _mccnn_steps(P, c, acc, buf, bufi, mins, minsi, pm, x, y, ry, sgn, dxs, dys, left, right, min_disp, thr, P1, P2,
+                 Q1, Q2, V, p1d, p2d, nonneg):
+    """All directions' steps at pixel (y, x) with MC-CNN's per-disparity penalties (float32 only)."""
+
+
+def _store(srow, x, acc, mask):
+    """srow[x] = acc, with the invalid marker where the cost was +inf (-1 for int16, +inf for float32)."""
+
+
+def _combine_row(fwd, bwd, out, y, scale):
+    """out[y] = (forward + backward sums) * scale, +inf where the cost was +inf."""
+
+
+def _as_pen(v, like):
+    """Penalty v in the arithmetic of `like` (rounded to the nearest integer for int16)."""
+
+
+def _big(like):
+    """Padding beyond the disparity range: above any path cost, and BIG + P1 must not overflow."""
+
+
+def _intview(a):
+    """int32 view of a float32 array (for min-reductions on non-negative floats), the array itself otherwise."""
+
+
+def _is_int16(t) -> bool:
+    return getattr(t, "dtype", None) == types.int16
+
+
+@overload(_intview, inline="always")
+def _ov_intview(a):
+    if a.dtype == types.float32:
+        return lambda a: a.view(np.int32)
+    return lambda a: a
+
+
+@overload(_big, inline="always")
+def _ov_big(like):
+    if isinstance(like, types.Integer):
+        return lambda like: _IBIG
+    return lambda like: _BIG
+
+
+@overload(_as_pen, inline="always")
+def _ov_as_pen(v, like):
+    if isinstance(like, types.Integer):
+        return lambda v, like: np.int16(np.floor(v + 0.5))
+    return lambda v, like: np.float32(v)
+
+
+@overload(_load, inline="always")
+def _ov_load(crow, x, h, c, mask):
+    # h: the pixel's largest finite cost when it has +inf entries, else +inf (set by _prepare); every finite
+    # cost is <= h, so min(v, h) replaces exactly the +inf entries. mask: -1 (int16) or +inf (float32) there,
+    # else 0, so that _store marks them with a branch-free `acc | mask` or `acc + mask`.
+    if _is_int16(c):
+
+        def impl(crow, x, h, c, mask):
+            for d in range(c.shape[0]):
+                v = crow[x, d]
+                m = v > h
+                mask[d] = np.int16(-1) if m else np.int16(0)
+                c[d] = np.int16(h if m else v)
+
+        return impl
+
+    def impl(crow, x, h, c, mask):
+        for d in range(c.shape[0]):
+            v = crow[x, d]
+            m = v > h
+            mask[d] = _INF if m else np.float32(0.0)
+            c[d] = h if m else v
+
+    return impl
+
+
+@njit(fastmath=_FASTMATH, inline="always")
+def _store_fmin(cur, curi, mins, minsi, k, ry, x, nonneg):
+    D = cur.shape[0] - 2
+    if nonneg:
+        mi = np.int32(0x7F800000)
+        for d in range(D):
+            mi = min(mi, curi[d + 1])
+        minsi[k, ry, x] = mi
+    else:
+        m = _BIG
+        for d in range(D):
+            v = cur[d + 1]
+            if v < m:
+                m = v
+        mins[k, ry, x] = m
+
+
+@overload(_step4, inline="always")
+def _ov_step4(P, k0, c, acc, add, buf, bufi, mins, minsi, ry, x, p1, e, pm, nonneg):
+    if _is_int16(c):
+
+        def impl(P, k0, c, acc, add, buf, bufi, mins, minsi, ry, x, p1, e, pm, nonneg):
+            cur0 = buf[k0, ry, x]
+            cur1 = buf[k0 + 1, ry, x]
+            cur2 = buf[k0 + 2, ry, x]
+            cur3 = buf[k0 + 3, ry, x]
+            e0, e1, e2, e3 = e[k0], e[k0 + 1], e[k0 + 2], e[k0 + 3]
+            q0, q1, q2, q3 = pm[k0], pm[k0 + 1], pm[k0 + 2], pm[k0 + 3]
+            m0 = m1 = m2 = m3 = _IBIG
+            for d in range(c.shape[0]):
+                cd = c[d]
+                v0 = np.int16(cd + np.int16(min(min(P[k0, d + 1], e0), np.int16(min(P[k0, d], P[k0, d + 2]) + p1)) - q0))
+                v1 = np.int16(cd + np.int16(min(min(P[k0 + 1, d + 1], e1), np.int16(min(P[k0 + 1, d], P[k0 + 1, d + 2]) + p1)) - q1))
+                v2 = np.int16(cd + np.int16(min(min(P[k0 + 2, d + 1], e2), np.int16(min(P[k0 + 2, d], P[k0 + 2, d + 2]) + p1)) - q2))
+                v3 = np.int16(cd + np.int16(min(min(P[k0 + 3, d + 1], e3), np.int16(min(P[k0 + 3, d], P[k0 + 3, d + 2]) + p1)) - q3))
+                cur0[d + 1] = v0
+                cur1[d + 1] = v1
+                cur2[d + 1] = v2
+                cur3[d + 1] = v3
+                acc[d] = np.int16(np.int16(acc[d] * add) + np.int16(np.int16(v0 + v1) + np.int16(v2 + v3)))
+                m0 = min(m0, v0)
+                m1 = min(m1, v1)
+                m2 = min(m2, v2)
+                m3 = min(m3, v3)
+            mins[k0, ry, x] = m0
+            mins[k0 + 1, ry, x] = m1
+            mins[k0 + 2, ry, x] = m2
+            mins[k0 + 3, ry, x] = m3
+
+        return impl
+
+    def impl(P, k0, c, acc, add, buf, bufi, mins, minsi, ry, x, p1, e, pm, nonneg):
+        cur0 = buf[k0, ry, x]
+        cur1 = buf[k0 + 1, ry, x]
+        cur2 = buf[k0 + 2, ry, x]
+        cur3 = buf[k0 + 3, ry, x]
+        e0, e1, e2, e3 = e[k0], e[k0 + 1], e[k0 + 2], e[k0 + 3]
+        q0, q1, q2, q3 = pm[k0], pm[k0 + 1], pm[k0 + 2], pm[k0 + 3]
+        for d in range(c.shape[0]):
+            cd = c[d]
+            v0 = cd + (min(min(P[k0, d + 1], e0), min(P[k0, d], P[k0, d + 2]) + p1) - q0)
+            v1 = cd + (min(min(P[k0 + 1, d + 1], e1), min(P[k0 + 1, d], P[k0 + 1, d + 2]) + p1) - q1)
+            v2 = cd + (min(min(P[k0 + 2, d + 1], e2), min(P[k0 + 2, d], P[k0 + 2, d + 2]) + p1) - q2)
+            v3 = cd + (min(min(P[k0 + 3, d + 1], e3), min(P[k0 + 3, d], P[k0 + 3, d + 2]) + p1) - q3)
+            cur0[d + 1] = v0
+            cur1[d + 1] = v1
+            cur2[d + 1] = v2
+            cur3[d + 1] = v3
+            acc[d] = (acc[d] if add else np.float32(0.0)) + ((v0 + v1) + (v2 + v3))
+        for j in range(4):
+            _store_fmin(buf[k0 + j, ry, x], bufi[k0 + j, ry, x], mins, minsi, k0 + j, ry, x, nonneg)
+
+    return impl
+
+
+@overload(_step2, inline="always")
+def _ov_step2(P, k0, c, acc, add, buf, bufi, mins, minsi, ry, x, p1, e, pm, nonneg):
+    if _is_int16(c):
+
+        def impl(P, k0, c, acc, add, buf, bufi, mins, minsi, ry, x, p1, e, pm, nonneg):
+            cur0 = buf[k0, ry, x]
+            cur1 = buf[k0 + 1, ry, x]
+            e0, e1 = e[k0], e[k0 + 1]
+            q0, q1 = pm[k0], pm[k0 + 1]
+            m0 = m1 = _IBIG
+            for d in range(c.shape[0]):
+                cd = c[d]
+                v0 = np.int16(cd + np.int16(min(min(P[k0, d + 1], e0), np.int16(min(P[k0, d], P[k0, d + 2]) + p1)) - q0))
+                v1 = np.int16(cd + np.int16(min(min(P[k0 + 1, d + 1], e1), np.int16(min(P[k0 + 1, d], P[k0 + 1, d + 2]) + p1)) - q1))
+                cur0[d + 1] = v0
+                cur1[d + 1] = v1
+                acc[d] = np.int16(np.int16(acc[d] * add) + np.int16(v0 + v1))
+                m0 = min(m0, v0)
+                m1 = min(m1, v1)
+            mins[k0, ry, x] = m0
+            mins[k0 + 1, ry, x] = m1
+
+        return impl
+
+    def impl(P, k0, c, acc, add, buf, bufi, mins, minsi, ry, x, p1, e, pm, nonneg):
+        cur0 = buf[k0, ry, x]
+        cur1 = buf[k0 + 1, ry, x]
+        e0, e1 = e[k0], e[k0 + 1]
+        q0, q1 = pm[k0], pm[k0 + 1]
+        for d in range(c.shape[0]):
+            cd = c[d]
+            v0 = cd + (min(min(P[k0, d + 1], e0), min(P[k0, d], P[k0, d + 2]) + p1) - q0)
+            v1 = cd + (min(min(P[k0 + 1, d + 1], e1), min(P[k0 + 1, d], P[k0 + 1, d + 2]) + p1) - q1)
+            cur0[d + 1] = v0
+            cur1[d + 1] = v1
+            acc[d] = (acc[d] if add else np.float32(0.0)) + (v0 + v1)
+        for j in range(2):
+            _store_fmin(buf[k0 + j, ry, x], bufi[k0 + j, ry, x], mins, minsi, k0 + j, ry, x, nonneg)
+
+    return impl
+
+
+@njit(fastmath=_FASTMATH, inline="always")
+def _step_vec(prev, cur, curi, c, acc, p1d, p2d, pm, mins, minsi, k, ry, x, nonneg):
+    """One direction's step with per-disparity penalties (MC-CNN, float32); acc += L."""
+    for d in range(c.shape[0]):
+        l_ = min(min(prev[d + 1], pm + p2d[d]), min(prev[d], prev[d + 2]) + p1d[d])
+        v = c[d] + (l_ - pm)
+        cur[d + 1] = v
+        acc[d] += v
+    _store_fmin(cur, curi, mins, minsi, k, ry, x, nonneg)
+
+
+@overload(_mccnn_steps, inline="always")
+def _ov_mccnn_steps(P, c, acc, buf, bufi, mins, minsi, pm, x, y, ry, sgn, dxs, dys, left, right, min_disp, thr, P1, P2,
+                    Q1, Q2, V, p1d, p2d, nonneg):
+    if _is_int16(c):  # MC-CNN's penalties are never run in int16: compile nothing for it
+
+        def noop(P, c, acc, buf, bufi, mins, minsi, pm, x, y, ry, sgn, dxs, dys, left, right, min_disp, thr, P1, P2,
+                 Q1, Q2, V, p1d, p2d, nonneg):
+            pass
+
+        return noop
+
+    def impl(P, c, acc, buf, bufi, mins, minsi, pm, x, y, ry, sgn, dxs, dys, left, right, min_disp, thr, P1, P2,
+             Q1, Q2, V, p1d, p2d, nonneg):
+        H, W = left.shape
+        D = c.shape[0]
+        nd = dxs.shape[0]
+        zero = np.float32(0.0)
+        for d in range(D):
+            acc[d] = zero
+        for k in range(nd):
+            dx = sgn * dxs[k]
+            px = x - dx
+            py = y - sgn * dys[k]
+            inside = px >= 0 and px < W and py >= 0 and py < H
+            d1 = inside and abs(left[y, x] - left[py, px]) >= thr
+            for d in range(D):
+                xr = x - (min_disp + d)  # matched position in the right image, and its predecessor
+                xq = xr - dx
+                if not inside:
+                    div = np.float32(1.0)  # path start: penalties unused
+                else:
+                    if xr < 0 or xr >= W or xq < 0 or xq >= W:
+                        d2 = True
+                    else:
+                        d2 = abs(right[y, xr] - right[py, xq]) >= thr
+                    if d1 and d2:
+                        div = Q2
+                    elif d1 or d2:
+                        div = Q1
+                    else:
+                        div = np.float32(1.0)
+                p1 = P1 / div
+                p1d[d] = p1 / V if dx == 0 else p1
+                p2d[d] = P2 / div
+            _step_vec(P[k], buf[k, ry, x], bufi[k, ry, x], c, acc, p1d, p2d, pm[k], mins,
+                      minsi, k, ry, x, nonneg)
+
+    return impl
+
+
+@overload(_store, inline="always")
+def _ov_store(srow, x, acc, mask):
+    if _is_int16(srow):
+
+        def impl(srow, x, acc, mask):
+            for d in range(acc.shape[0]):
+                srow[x, d] = acc[d] | mask[d]
+
+        return impl
+
+    def impl(srow, x, acc, mask):
+        for d in range(acc.shape[0]):
+            srow[x, d] = acc[d] + mask[d]
+
+    return impl
+
+
+@overload(_combine_row, inline="always")
+def _ov_combine_row(fwd, bwd, out, y, scale):
+    if _is_int16(fwd):
+        # fwd is bwd: the (H, W, 2, D) int16 view of `out` itself; go through a temporary per pixel
+        def impl(fwd, bwd, out, y, scale):
+            D = out.shape[2]
+            tmp = np.empty(D, np.float32)
+            for x in range(out.shape[1]):
+                for d in range(D):
+                    f = fwd[y, x, 0, d]
+                    v = (np.float32(f) + np.float32(bwd[y, x, 1, d])) * scale
+                    tmp[d] = _INF if f < 0 else v
+                for d in range(D):
+                    out[y, x, d] = tmp[d]
+
+        return impl
+
+    def impl(fwd, bwd, out, y, scale):
+        for x in range(out.shape[1]):
+            for d in range(out.shape[2]):
+                out[y, x, d] = (fwd[y, x, 0, d] + bwd[y, x, 0, d]) * scale
+
+    return impl
+
+
+@njit(cache=True, fastmath=_FASTMATH, nogil=True)
+def _sweep(cost, hi, nonneg_map, sums, s, backward, dxs, dys, P1, P2, mode, guide, gamma_inv, left, right,
+           min_disp, thr, Q1, Q2, V):
+    """One sweep over the image, summing the L_r of its directions into sums[:, :, s] (int16 or float32).
+
+    Forward: rows top to bottom, each left to right, directions (dxs, dys) (2, 4 or 8 of them, dys >= 0);
+    backward: the mirror. mode 0: constant penalties; 1: adaptive P2 from `guide`; 2: MC-CNN penalties from
+    `left`/`right`. hi, nonneg_map: per-pixel results of `_prepare`.
+    """
+    H, W, D = cost.shape
+    nd = dxs.shape[0]
+    sgn = -1 if backward else 1
+    big = _big(P1)
+    zero = _as_pen(0.0, P1)
+    one = _as_pen(1.0, P1)
+    # Path costs of the last 3 rows (knight moves reach 2 rows back), padded at d = -1 and d = D.
+    buf = np.empty((nd, 3, W, D + 2), sums.dtype)
+    buf[:, :, :, 0] = big
+    buf[:, :, :, D + 1] = big
+    mins = np.empty((nd, 3, W), sums.dtype)
+    bufi = _intview(buf)
+    minsi = _intview(mins)
+    P = np.empty((nd, D + 2), sums.dtype)  # private copies of the predecessors' path costs
+    pm = np.empty(nd, sums.dtype)
+    e = np.empty(nd, sums.dtype)
+    c = np.empty(D, sums.dtype)
+    acc = np.empty(D, sums.dtype)
+    mask = np.empty(D, sums.dtype)
+    p1d = np.empty(D, np.float32)
+    p2d = np.empty(D, np.float32)
+    slots = np.empty(3, np.int64)
+    p2row = np.empty((nd, W), sums.dtype)  # P2 per direction along the row (adaptive: one vectorised pass)
+    # The row's costs and sums go through row buffers, copied in ascending memory order: the pixel loop runs
+    # right to left in the backward sweep, and streaming the volume backwards made that sweep 1.6x slower.
+    crow = np.empty((W, D), np.float32)
+    srow = np.empty((W, D), sums.dtype)
+    p2row[:, :] = P2
+    for yi in range(H):
+        y = H - 1 - yi if backward else yi
+        for j in range(3):
+            slots[j] = (y - sgn * j) % 3  # ring-buffer slot of row y - sgn * j
+        ry = slots[0]
+        for x in range(W):
+            for d in range(D):
+                crow[x, d] = cost[y, x, d]
+        if mode == 1:
+            for k in range(nd):
+                py = min(max(y - sgn * dys[k], 0), H - 1)  # clamped: border values are not used
+                for x in range(W):
+                    px = min(max(x - sgn * dxs[k], 0), W - 1)
+                    g = abs(guide[y, x] - guide[py, px])
+                    p2row[k, x] = _as_pen(max(np.float32(P1), np.float32(P2) / (np.float32(1.0) + g * gamma_inv)), P2)
+        for xi in range(W):
+            x = W - 1 - xi if backward else xi
+            _load(crow, x, hi[y, x], c, mask)
+            nonneg = nonneg_map[y, x]
+            for k in range(nd):
+                px = x - sgn * dxs[k]
+                py = y - sgn * dys[k]
+                if px < 0 or px >= W or py < 0 or py >= H:
+                    # the path enters the image here: a step from an all-zero predecessor gives L_r = C
+                    for d in range(1, D + 1):
+                        P[k, d] = zero
+                    P[k, 0] = big
+                    P[k, D + 1] = big
+                    pm[k] = zero
+                else:
+                    pr = slots[dys[k]]
+                    for d in range(D + 2):
+                        P[k, d] = buf[k, pr, px, d]
+                    pm[k] = mins[k, pr, px]
+                e[k] = pm[k] + p2row[k, x]
+            if mode == 2:
+                _mccnn_steps(P, c, acc, buf, bufi, mins, minsi, pm, x, y, ry, sgn, dxs, dys, left, right, min_disp, thr,
+                             P1, P2, Q1, Q2, V, p1d, p2d, nonneg)
+            elif nd == 2:
+                _step2(P, 0, c, acc, zero, buf, bufi, mins, minsi, ry, x, P1, e, pm, nonneg)
+            else:
+                for k0 in range(0, nd, 4):
+                    _step4(P, k0, c, acc, zero if k0 == 0 else one, buf, bufi, mins, minsi, ry, x, P1, e, pm, nonneg)
+            _store(srow, x, acc, mask)
+        for x in range(W):
+            for d in range(D):
+                sums[y, x, s, d] = srow[x, d]
+
+
+@njit(cache=True, parallel=True, fastmath=_FASTMATH)
+def _prepare(cost, hi, nonneg, lim):
+    """Validate the volume and tabulate per pixel what the sweeps need.
+
+    hi[y, x]: the largest finite cost of the pixel if it has +inf entries, else +inf (0 if it has no finite
+    cost); nonneg[y, x]: all its costs >= 0. Returns (number of NaN/-inf, number of finite costs that are not
+    integers in [0, lim]; lim < 0 skips that check).
+    """
+    H, W, D = cost.shape
+    nbad = np.zeros(H, np.int64)
+    nfit = np.zeros(H, np.int64)
+    limf = np.float32(lim)
+    check_fit = lim >= 0
+    for y in prange(H):
+        b_ = np.int32(0)
+        f_ = np.int32(0)
+        for x in range(W):
+            nneg = np.int32(0)
+            ninf = np.int32(0)
+            for d in range(D):
+                v = cost[y, x, d]
+                b_ += np.int32((v != v) | (v == -_INF))
+                nneg += np.int32(v < 0)
+                ninf += np.int32(v == _INF)
+                f_ += np.int32(check_fit & (v != _INF) & ((v != np.floor(v)) | (v < 0) | (v > limf)))
+            nonneg[y, x] = nneg == 0
+            h = _INF
+            if ninf:
+                h = -_INF
+                for d in range(D):
+                    v = cost[y, x, d]
+                    if v != _INF and v > h:
+                        h = v
+                if h == -_INF:
+                    h = np.float32(0.0)
+            hi[y, x] = h
+        nbad[y] = b_
+        nfit[y] = f_
+    return nbad.sum(), nfit.sum()
+
+
+@njit(cache=True, parallel=True, fastmath=_FASTMATH)
+def _sgm_kernel(cost, hi, nonneg, fwd, bwd, sf, sb, out, dxs, dys, P1, P2, mode, guide, gamma_inv, left, right,
+                min_disp, thr, Q1, Q2, V, scale):
+    """Forward and backward sweeps in parallel (sums in fwd[:, :, sf], bwd[:, :, sb]), then
+    out = (forward + backward) * scale."""
+    for s in prange(2):
+        if s == 0:
+            _sweep(cost, hi, nonneg, fwd, sf, False, dxs, dys, P1, P2, mode, guide, gamma_inv, left, right,
+                   min_disp, thr, Q1, Q2, V)
+        else:
+            _sweep(cost, hi, nonneg, bwd, sb, True, dxs, dys, P1, P2, mode, guide, gamma_inv, left, right,
+                   min_disp, thr, Q1, Q2, V)
+    for y in prange(cost.shape[0]):
+        _combine_row(fwd, bwd, out, y, scale)
+
+
+
+# ------------------------------------------------------------------------------------------------- validation
+
+
+def _check_paths(paths) -> int:
+    if isinstance(paths, bool) or not isinstance(paths, numbers.Integral) or int(paths) not in _FORWARD:
+        raise StereoKitError(f"paths must be 4, 8 or 16, got {paths!r}")
+    return int(paths)
+
+
+def _check_volume(cost_volume) -> np.ndarray:
+    vol = np.asarray(cost_volume)
+    if vol.ndim != 3:
+        raise StereoKitError(f"cost volume must be 3-D (H, W, D), got shape {vol.shape}")
+    if vol.dtype != np.float32:
+        raise StereoKitError(f"cost volume must be float32, got {vol.dtype}")
+    if min(vol.shape) == 0:
+        raise StereoKitError(f"cost volume is empty (shape {vol.shape})")
+    return np.ascontiguousarray(vol)
+
+
+def _check_penalty(name: str, value, positive: bool = False) -> np.float32:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise StereoKitError(f"{name} must be a number, got {value!r}") from None
+    if not np.isfinite(v) or v < 0 or (positive and v == 0):
+        raise StereoKitError(f"{name} must be {'positive' if positive else 'non-negative'} and finite, got {value!r}")
+    return np.float32(v)
+
+
+def _check_image(name: str, img, shape) -> np.ndarray:
+    a = np.asarray(img)
+    if a.ndim == 3 and a.shape[2] in (3, 4):
+        # colour guide: BT.601 luma of RGB, alpha ignored
+        a = a[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    if a.shape != tuple(shape):
+        raise StereoKitError(f"{name} has shape {np.shape(img)}, expected {tuple(shape)} (the cost volume's H, W)")
+    if not (np.issubdtype(a.dtype, np.number) and not np.issubdtype(a.dtype, np.complexfloating)):
+        raise StereoKitError(f"{name} must be numeric, got {a.dtype}")
+    a = np.ascontiguousarray(a, dtype=np.float32)
+    if not np.all(np.isfinite(a)):
+        raise StereoKitError(f"{name} contains NaN or inf")
+    return a
+
+
+_EMPTY2 = np.zeros((1, 1), np.float32)
+
+
+def _run(vol, paths, P1, P2, mode, guide, gamma_inv, left, right, min_disp, thr, Q1, Q2, V, scale):
+    H, W, D = vol.shape
+    dirs = np.array(_FORWARD[paths], dtype=np.int64)
+    dxs, dys = dirs[:, 0].copy(), dirs[:, 1].copy()
+    # int16 arithmetic (exact, twice the SIMD width) when costs and penalties are integers small enough for
+    # the sweep sums: (directions per sweep) * (max cost + P2) <= 32767
+    lim = _INT16_SUM // len(dirs) - int(np.ceil(P2))
+    want_int = mode != 2 and float(P1).is_integer() and float(P2).is_integer() and lim >= 0
+    hi = np.empty((H, W), np.float32)
+    nonneg = np.empty((H, W), np.bool_)
+    nbad, nfit = _prepare(vol, hi, nonneg, lim if want_int else -1)
+    if nbad:
+        raise StereoKitError(f"cost volume contains {nbad} NaN or -inf values (only +inf may mark invalid costs)")
+    out = np.empty_like(vol)
+    args = (dxs, dys)
+    pen = (mode, guide, np.float32(gamma_inv), left, right, int(min_disp), np.float32(thr), np.float32(Q1),
+           np.float32(Q2), np.float32(V), np.float32(scale))
+    if want_int and nfit == 0:
+        # both sweeps' int16 sums live in the output's own memory: pixel p's 4*D bytes hold 2 x D int16
+        scratch = out.view(np.int16).reshape(H, W, 2, D)
+        _sgm_kernel(vol, hi, nonneg, scratch, scratch, 0, 1, out, *args, np.int16(P1), np.int16(P2), *pen)
+    else:
+        tmp = np.empty_like(vol)
+        _sgm_kernel(vol, hi, nonneg, out.reshape(H, W, 1, D), tmp.reshape(H, W, 1, D), 0, 0, out, *args,
+                    np.float32(P1), np.float32(P2), *pen)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------- public
+
+
+def sgm(cost_volume: np.ndarray, P1: float, P2: float, paths: int = 8, *, guide: np.ndarray | None = None,
+        p2_gamma: float = 8.0 / 255.0) -> np.ndarray:
+    """Aggregate a cost volume with Semi-Global Matching; returns float32 (H, W, D), the sum over `paths` paths.
+
+    cost_volume: float32 (H, W, D), lower is better, +inf where the match leaves the right image (kept +inf in
+    the output). P1, P2: penalties for a disparity change of 1 and of more than 1, in the cost's units
+    (0 <= P1 <= P2; `scaled_penalties` expresses them relative to the volume's typical cost). paths: 4, 8 or 16.
+    guide: optional (H, W) image (or RGB, converted to luma) making P2 adaptive:
+    ``P2' = max(P1, P2 / (1 + |guide(p) - guide(p-r)| / p2_gamma))``; p2_gamma is in the guide's units
+    (default 8/255 suits [0, 1] images such as `StereoPair.left_gray`; use 8 for 8-bit guides).
+    Integer costs and penalties use exact int16 arithmetic (P2' then rounded to an integer), others float32.
+    Peak memory besides the input: 1 x H*W*D float32 (int16 arithmetic) or 2 x (float32). See the module
+    docstring.
+    """
+    vol = _check_volume(cost_volume)
+    paths = _check_paths(paths)
+    p1 = _check_penalty("P1", P1)
+    p2 = _check_penalty("P2", P2)
+    if p2 < p1:
+        raise StereoKitError(f"P2 ({P2}) must be >= P1 ({P1})")
+    if guide is None:
+        mode, g, gamma_inv = 0, _EMPTY2, 0.0
+    else:
+        g = _check_image("guide", guide, vol.shape[:2])
+        gamma_inv = 1.0 / _check_penalty("p2_gamma", p2_gamma, positive=True)
+        mode = 1
+    return _run(vol, paths, p1, p2, mode, g, gamma_inv, _EMPTY2, _EMPTY2, 0, 0.0, 1.0, 1.0, 1.0, 1.0)
+
+
+def sgm_mccnn(cost_volume: np.ndarray, left: np.ndarray, right: np.ndarray, P1: float, P2: float, Q1: float,
+              Q2: float, D: float, V: float, paths: int = 4, *, min_disp: int = 0) -> np.ndarray:
+    """SGM with MC-CNN's penalty scheme (Zbontar & LeCun 2016, sec. 3.3.2); returns the *mean* over paths.
+
+    left, right: the (H, W) images the intensity differences are taken on (MC-CNN: each normalised to zero mean
+    and unit variance, as fed to the network), the cost volume's index k meaning disparity min_disp + k.
+    P1 = sgm_P1, P2 = sgm_P2 (MC-CNN tables: P2 = pi1 * pi2, the absolute value), Q1 = sgm_Q1 (= q1),
+    Q2 = sgm_Q2 (= q1 * q2, the divisor when both differences reach D), D = sgm_D (tau_so), V = sgm_V (alpha1),
+    paths: 4 in the paper (8 and 16 allowed). Per path and pixel: D1 = |L(p) - L(p-r)|, D2 = |R(p-d) - R(p-d-r)|;
+    both < D: (P1, P2); one >= D: (P1, P2) / Q1; both >= D: (P1, P2) / Q2; vertical paths: P1 / V as well.
+    Notes on the authors' released code (jzbontar/mc-cnn, adcensus.cu `sgm2`): it applies V only to the transition
+    where the disparity grows downwards, and its call passes `pi2` itself as P2 while the paper's tables (and the
+    code's own printout `sgm_P2`) give pi1 * pi2; we follow the paper (V on all vertical transitions, P2 absolute,
+    e.g. Middlebury fast P1 = 2.3, P2 = 55.9, Q1 = 4, Q2 = 8, D = 0.08, V = 1.5). Float32 arithmetic; peak memory
+    2 x H*W*D float32.
+    """
+    vol = _check_volume(cost_volume)
+    paths = _check_paths(paths)
+    H, W, _ = vol.shape
+    lft = _check_image("left", left, (H, W))
+    rgt = _check_image("right", right, (H, W))
+    p1 = _check_penalty("P1", P1)
+    p2 = _check_penalty("P2", P2)
+    if p2 < p1:
+        raise StereoKitError(f"P2 ({P2}) must be >= P1 ({P1})")
+    q1 = _check_penalty("Q1", Q1, positive=True)
+    q2 = _check_penalty("Q2", Q2, positive=True)
+    v = _check_penalty("V", V, positive=True)
+    thr = _check_penalty("D", D)
+    if isinstance(min_disp, bool) or not isinstance(min_disp, numbers.Integral):
+        raise StereoKitError(f"min_disp must be an integer, got {min_disp!r}")
+    scale = 1.0 / (2 * len(_FORWARD[paths]))
+    return _run(vol, paths, p1, p2, 2, _EMPTY2, 0.0, lft, rgt, int(min_disp), thr, q1, q2, v, scale)
+
+
+def cost_scale(cost_volume: np.ndarray, samples: int = 20000, seed: int = 0) -> float:
+    """Typical cost contrast of a volume: median over sampled pixels of (mean - min) of the finite costs.
+
+    Used to express SGM penalties independently of the cost's units (census bits, SAD grey levels, 1 - NCC, ...).
+    """
+    vol = _check_volume(cost_volume)
+    H, W, D = vol.shape
+    rng = np.random.default_rng(seed)
+    n = min(samples, H * W)
+    idx = rng.choice(H * W, size=n, replace=False)
+    v = vol.reshape(H * W, D)[idx].astype(np.float64)
+    if np.isnan(v).any():
+        raise StereoKitError("cost volume contains NaN")
+    fin = np.isfinite(v)
+    cnt = fin.sum(axis=1)
+    ok = cnt > 0
+    if not ok.any():
+        raise StereoKitError("cost volume has no finite cost")
+    vz = np.where(fin, v, 0.0)
+    mean = vz.sum(axis=1)[ok] / cnt[ok]
+    mn = np.where(fin, v, np.inf).min(axis=1)[ok]
+    s = float(np.median(mean - mn))
+    return s if s > 0 else 1.0
+
+
+def scaled_penalties(cost_volume: np.ndarray, p1: float = 0.1, p2: float = 1.0) -> tuple[float, float]:
+    """(P1, P2) = (p1, p2) x `cost_scale(cost_volume)`: penalties relative to the volume's typical cost."""
+    s = cost_scale(cost_volume)
+    return float(p1) * s, float(p2) * s

@@ -1,0 +1,154 @@
+"""Cross-based cost aggregation against a brute-force reference (MC-CNN's direct double loop)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stereokit import StereoKitError
+from stereokit.cbca import cross_arms, cross_based_aggregation
+
+
+def reference_arms(img, L1, tau1):
+    H, W = img.shape
+    out = np.empty((4, H, W), np.int64)
+    for y in range(H):
+        for x in range(W):
+            for k, (dx, dy) in enumerate([(-1, 0), (1, 0), (0, -1), (0, 1)]):
+                xx, yy = x + dx, y + dy
+                while 0 <= xx < W and 0 <= yy < H:
+                    dist = max(abs(xx - x), abs(yy - y))
+                    if dist > 1 and (abs(float(img[yy, xx]) - float(img[y, x])) >= tau1 or dist >= L1):
+                        break
+                    xx, yy = xx + dx, yy + dy
+                out[k, y, x] = xx if k < 2 else yy
+    return out
+
+
+def reference_cbca(vol, left, right, L1, tau1, iterations, min_disp=0):
+    """Sum over the support region pixel by pixel, as adcensus.cu's cbca kernel (finite costs only)."""
+    vol = vol.astype(np.float64)
+    H, W, D = vol.shape
+    aL, aR = reference_arms(left, L1, tau1), reference_arms(right, L1, tau1)
+    for _ in range(iterations):
+        new = vol.copy()
+        for y in range(H):
+            for x in range(W):
+                for k in range(D):
+                    disp = min_disp + k
+                    xr = x - disp
+                    if not 0 <= xr < W:
+                        continue
+                    s, n = 0.0, 0
+                    for yy in range(max(aL[2, y, x], aR[2, y, xr]) + 1, min(aL[3, y, x], aR[3, y, xr])):
+                        lo = max(aL[0, yy, x], aR[0, yy, xr] + disp)
+                        hi = min(aL[1, yy, x], aR[1, yy, xr] + disp)
+                        for xx in range(lo + 1, hi):
+                            if np.isfinite(vol[yy, xx, k]):
+                                s += vol[yy, xx, k]
+                                n += 1
+                    if n:
+                        new[y, x, k] = s / n
+        vol = new
+    return vol
+
+
+def _volume(rng, H, W, D, min_disp=0):
+    vol = rng.random((H, W, D)).astype(np.float32)
+    x = np.arange(W)[None, :, None]
+    d = min_disp + np.arange(D)[None, None, :]
+    return np.where((x - d < 0) | (x - d >= W), np.float32(np.inf), vol).astype(np.float32)
+
+
+@pytest.mark.parametrize("min_disp", [0, 2, -2])
+@pytest.mark.parametrize("iterations", [1, 2])
+def test_equals_brute_force(min_disp, iterations):
+    rng = np.random.default_rng(min_disp + 10 * iterations)
+    H, W, D = 9, 13, 5
+    vol = _volume(rng, H, W, D, min_disp)
+    # piecewise-constant images with noise: arms of varied lengths
+    left = (rng.integers(0, 3, size=(H, W)) * 0.5 + rng.random((H, W)) * 0.05).astype(np.float32)
+    right = np.roll(left, -2, axis=1) + rng.random((H, W)).astype(np.float32) * 0.05
+    got = cross_based_aggregation(vol, left, right, L1=4, tau1=0.2, iterations=iterations, min_disp=min_disp)
+    want = reference_cbca(vol, left, right, 4, 0.2, iterations, min_disp)
+    assert got.dtype == np.float32 and got.shape == vol.shape
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(vol))
+    fin = np.isfinite(vol)
+    np.testing.assert_allclose(got[fin], want[fin], rtol=1e-5, atol=1e-6)
+
+
+def test_constant_volume_stays_constant():
+    rng = np.random.default_rng(1)
+    H, W, D = 12, 16, 4
+    vol = np.where(np.isinf(_volume(rng, H, W, D)), np.float32(np.inf), np.float32(0.7)).astype(np.float32)
+    img = rng.random((H, W)).astype(np.float32)
+    got = cross_based_aggregation(vol, img, img, L1=5, tau1=0.3, iterations=3)
+    np.testing.assert_array_equal(got, vol)
+
+
+def test_iterations_zero_is_copy_and_input_untouched():
+    rng = np.random.default_rng(2)
+    vol = _volume(rng, 6, 8, 3)
+    img = rng.random((6, 8)).astype(np.float32)
+    keep = vol.copy()
+    got = cross_based_aggregation(vol, img, img, 3, 0.1, iterations=0)
+    assert got is not vol and np.array_equal(got, vol)
+    cross_based_aggregation(vol, img, img, 3, 0.1, iterations=2)
+    assert np.array_equal(vol, keep)
+
+
+def test_arms_stop_at_edges_and_length():
+    img = np.zeros((7, 12), np.float32)
+    img[:, 6:] = 1.0  # vertical intensity edge between x = 5 and x = 6
+    img[4:, :] += 0.5  # horizontal edge between y = 3 and y = 4
+    arms = cross_arms(img, L1=4, tau1=0.25)
+    np.testing.assert_array_equal(arms, reference_arms(img, 4, 0.25))
+    # x = 4 (two left of the edge): right arm includes x = 5 only
+    assert arms[1, 1, 4] == 6
+    # x = 5 (just left of the edge): the immediate neighbour is always included, the arm stops after it
+    assert arms[1, 1, 5] == 7
+    # far from edges: arm length L1 - 1 = 3 in each direction
+    assert arms[0, 1, 3 + 0] == -1  # reaches the border first
+    assert arms[1, 1, 0] == 4 and arms[0, 1, 11] == 7
+    # vertical arm of (1, 2) stops at the horizontal edge: y in (-1, 4)
+    assert arms[2, 1, 2] == -1 and arms[3, 1, 2] == 4
+    # a flat image: arms limited by L1 only
+    flat = cross_arms(np.zeros((20, 20)), L1=5, tau1=0.1)
+    assert flat[0, 10, 10] == 5 and flat[1, 10, 10] == 15 and flat[2, 10, 10] == 5 and flat[3, 10, 10] == 15
+
+
+def test_aggregation_respects_edges():
+    # two regions with different costs at d = 0: aggregation must not mix them across the intensity edge
+    H, W, D = 8, 12, 2
+    img = np.zeros((H, W), np.float32)
+    img[:, 6:] = 1.0
+    vol = np.zeros((H, W, D), np.float32)
+    vol[:, 6:, 0] = 5.0
+    vol[:, :, 1] = np.inf
+    vol[:, 1:, 1] = 1.0
+    # (one iteration: the always-included immediate neighbour lets each further iteration leak one pixel)
+    got = cross_based_aggregation(vol, img, img, L1=10, tau1=0.5, iterations=1)
+    np.testing.assert_array_equal(got[:, :5, 0], 0.0)
+    np.testing.assert_array_equal(got[:, 7:, 0], 5.0)
+
+
+@pytest.mark.parametrize(
+    "kw, msg",
+    [
+        (dict(vol=np.zeros((4, 5), np.float32)), "3-D"),
+        (dict(vol=np.zeros((4, 5, 2), np.float64)), "float32"),
+        (dict(left=np.zeros((4, 6))), "left"),
+        (dict(right=np.full((4, 5), np.nan)), "right"),
+        (dict(L1=-1), "L1"),
+        (dict(L1=2.5), "L1"),
+        (dict(tau1=-0.1), "tau1"),
+        (dict(iterations=-1), "iterations"),
+        (dict(vol=np.full((4, 5, 2), np.nan, np.float32)), "NaN"),
+    ],
+)
+def test_bad_input(kw, msg):
+    args = dict(vol=np.zeros((4, 5, 2), np.float32), left=np.zeros((4, 5)), right=np.zeros((4, 5)), L1=3, tau1=0.1,
+                iterations=1)
+    args.update(kw)
+    with pytest.raises(StereoKitError, match=msg):
+        cross_based_aggregation(args.pop("vol"), **args)

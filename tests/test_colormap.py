@@ -1,0 +1,171 @@
+"""Colour maps and error images against values computed by hand from the KITTI devkit's formulas."""
+
+from __future__ import annotations
+
+import cv2
+import matplotlib
+import numpy as np
+import pytest
+
+from eval.colormap import (
+    BAD_COLOR,
+    BAD_OCCLUDED_COLOR,
+    bad_pixel_map,
+    colorize_disparity,
+    error_image,
+    kitti_error_colors,
+    normalized_error,
+    write_png,
+)
+from stereokit.errors import StereoKitError
+
+NAN = np.nan
+
+
+def row(*values) -> np.ndarray:
+    return np.array([values], dtype=np.float32)
+
+
+# Devkit weights 114,185,114,174,114,185,114 sum to 1000, so with a maximum of 1000 the bins start at
+# 0, 114, 299, 413, 587, 701, 886 and end at 1000.
+@pytest.mark.parametrize(
+    "d, rgb",
+    [
+        (0, (0, 0, 0)),  # black
+        (57, (0, 0, 127)),  # halfway black -> blue: 0.5 * 255 = 127.5 truncated
+        (114, (0, 0, 255)),  # blue
+        (299, (255, 0, 0)),  # red
+        (413, (255, 0, 255)),  # magenta
+        (500, (127, 127, 127)),  # halfway magenta -> green
+        (587, (0, 255, 0)),  # green
+        (1000, (255, 255, 255)),  # white at the maximum
+        (1500, (255, 255, 255)),  # above the maximum: clipped to white
+    ],
+)
+def test_kitti_colors_at_bin_edges(d, rgb):
+    img = colorize_disparity(row(d), max_disp=1000)
+    assert tuple(int(c) for c in img[0, 0]) == rgb
+
+
+@pytest.mark.parametrize("d, rgb", [(701, (0, 255, 255)), (886, (255, 255, 0)), (793.5, (127, 255, 127))])
+def test_kitti_colors_float_edges_within_one(d, rgb):
+    # 0.701 and 0.886 are not exact in float32; the devkit's truncation can give 254 there
+    img = colorize_disparity(row(d), max_disp=1000)
+    assert np.abs(img[0, 0].astype(int) - rgb).max() <= 1
+
+
+def test_invalid_pixels_black_and_scale_from_gt():
+    d = row(NAN, np.inf, -1, 30, 60)
+    img = colorize_disparity(d, max_disp=60)
+    assert (img[0, :3] == 0).all()
+    assert tuple(img[0, 4]) == (255, 255, 255)
+    # 30 / 60 = 0.5 -> grey halfway between magenta and green
+    assert tuple(img[0, 3]) == (127, 127, 127)
+    # default scale: the map's own maximum
+    assert tuple(colorize_disparity(row(5, 10))[0, 1]) == (255, 255, 255)
+
+
+def test_perceptual_colormap_matches_matplotlib():
+    img = colorize_disparity(row(0, 50, 100, NAN), max_disp=100, cmap="turbo")
+    lut = matplotlib.colormaps["turbo"].resampled(256)
+    for k, v in ((0, 0.0), (2, 1.0)):
+        expected = (np.array(lut(v)[:3]) * 255 + 0.5).astype(np.uint8)
+        assert (img[0, k] == expected).all()
+    assert (img[0, 3] == 0).all()
+    with pytest.raises(StereoKitError, match="colour map"):
+        colorize_disparity(row(1), cmap="no-such-map")
+
+
+def test_normalized_error_is_kitti_d1_scale():
+    gt = row(30, 100, 100, 0)
+    pred = gt + row(3, 4, 5, 0)
+    # gt 30: min(3/3, 20*3/30) = 1 (outlier threshold); gt 100: 4 px off is 0.8 (5 % rule), 5 px is 1; 0/0 -> 0
+    assert normalized_error(pred, gt).tolist() == [[1.0, pytest.approx(0.8), 1.0, 0.0]]
+
+
+@pytest.mark.parametrize(
+    "err, rgb",
+    [
+        (0.0, (49, 54, 149)),
+        (3 / 16 - 1e-4, (49, 54, 149)),
+        (3 / 16, (69, 117, 180)),  # n = 1/16
+        (3 / 8, (116, 173, 209)),
+        (0.75, (171, 217, 233)),
+        (1.5, (224, 243, 248)),
+        (2.99, (224, 243, 248)),  # just below the D1 threshold
+        (3.0, (254, 224, 144)),  # n = 1: D1 outlier
+        (6.0, (253, 174, 97)),
+        (12.0, (244, 109, 67)),
+        (24.0, (215, 48, 39)),
+        (48.0, (165, 0, 38)),  # n = 16
+        (500.0, (165, 0, 38)),
+    ],
+)
+def test_error_image_log_colors(err, rgb):
+    gt = np.full((3, 3), 30.0, np.float32)  # 20 e / 30 > e / 3, so n = e / 3
+    pred = gt + np.float32(err)
+    img = error_image(pred, gt)
+    assert tuple(int(c) for c in img[1, 1]) == rgb
+
+
+def test_error_image_occluded_half_bright_no_gt_black_and_nan():
+    gt = np.full((1, 4), 30.0, np.float32)
+    gt[0, 3] = NAN
+    pred = gt + row(3, 3, NAN, 0)
+    nonocc = np.array([[True, False, True, True]])
+    img = error_image(pred, gt, nonocc, fill=False)
+    assert tuple(img[0, 0]) == (254, 224, 144)
+    assert tuple(img[0, 1]) == (127, 112, 72)  # devkit: val *= 0.5, truncated
+    assert tuple(img[0, 2]) == (165, 0, 38)  # no estimate and no fill: worst colour
+    assert tuple(img[0, 3]) == (0, 0, 0)  # no ground truth
+    # with the evaluator's fill the NaN takes the smaller neighbour (33 -> error 3 -> outlier colour)
+    assert tuple(error_image(pred, gt, nonocc)[0, 2]) == (254, 224, 144)
+
+
+def test_error_image_3x3_blocks_like_devkit():
+    gt = np.full((5, 6), 30.0, np.float32)
+    pred = gt + np.array([0, 1, 3, 4, 10, 0.2], np.float32)[None, :]
+    img = error_image(pred, gt, blocks=True)
+    # interior sources only, later (right/lower) blocks overwrite earlier ones
+    reds = img[:, :, 0]
+    assert (reds[:, 0] == 171).all()  # painted by column 1 (error 1 -> n 1/3)
+    assert (reds[:, 1] == 254).all() and (reds[:, 3] == 253).all()  # column 1 overwritten by column 2's block
+    assert (reds[:, 5] == 253).all()  # border column 5 is never a source: painted by column 4
+
+
+def test_kitti_error_colors_nan_is_worst():
+    assert tuple(kitti_error_colors(np.array([NAN], np.float32))[0]) == (165, 0, 38)
+
+
+def test_bad_pixel_map_colours():
+    gt = np.full((2, 3), 10.0, np.float32)
+    gt[1, 2] = NAN
+    pred = gt + np.array([[0, 2.5, 2.0], [3.0, 1.0, 0.0]], np.float32)
+    nonocc = np.array([[True, True, True], [False, True, True]])
+    left = np.full((2, 3), 100, np.uint8)
+    img = bad_pixel_map(pred, gt, left, nonocc)
+    assert tuple(img[0, 0]) == (114, 114, 114)  # good: dimmed gray 64 + 100 / 2
+    assert tuple(img[0, 1]) == BAD_COLOR  # 2.5 px off
+    assert tuple(img[0, 2]) == (114, 114, 114)  # exactly 2 px is not bad-2.0
+    assert tuple(img[1, 0]) == BAD_OCCLUDED_COLOR
+    assert tuple(img[1, 2]) == (0, 0, 0)  # no ground truth
+    with pytest.raises(StereoKitError, match="shapes differ"):
+        bad_pixel_map(pred, gt, np.zeros((3, 3), np.uint8))
+
+
+def test_write_png_round_trip_and_atomic(tmp_path):
+    img = np.zeros((4, 5, 3), np.uint8)
+    img[..., 0] = 200  # red channel: checks the RGB -> BGR swap
+    path = write_png(tmp_path / "sub" / "a.png", img)
+    back = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+    assert (back == img).all()
+    assert [p.name for p in path.parent.iterdir()] == ["a.png"]  # no temporary left behind
+    with pytest.raises(StereoKitError, match="uint8"):
+        write_png(tmp_path / "b.png", img.astype(np.float32))
+    assert not (tmp_path / "b.png").exists()
+
+
+def test_exported_from_eval():
+    import eval
+
+    assert eval.colorize_disparity is colorize_disparity and eval.error_image is error_image

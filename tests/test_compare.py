@@ -1,0 +1,303 @@
+"""`stereokit compare`: results that match the evaluator, the cache, failures, and the parallel executors.
+
+The matchers here are tiny and registered in-process (or named as `test_compare:FUNCTION`, importable by worker
+processes), so the tests depend on no other matcher.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eval.compare import load_results, max_disp_from_gt, pred_path, run_compare
+from eval.metrics import evaluate_dataset, evaluate_pair
+from stereokit.datasets import open_dataset
+from stereokit.io import read_disparity
+from stereokit.registry import matchers
+
+DATASET = "synthetic:2"
+CALLS: Counter = Counter()
+
+
+def noisy_matcher(pair, max_disp, **params):
+    """Ground truth plus seeded noise, with a few invalid pixels (importable by worker processes)."""
+    if pair.gt is None:  # the warm-up crop
+        return np.zeros(pair.shape, np.float32)
+    CALLS["noisy"] += 1
+    rng = np.random.default_rng(sum(map(ord, pair.name)))
+    d = np.nan_to_num(pair.gt, nan=0.0) + rng.normal(0, 1.5, pair.shape).astype(np.float32)
+    d[::7, ::5] = np.nan
+    return d
+
+
+def flaky_matcher(pair, max_disp, **params):
+    """Fails on the second synthetic pair, otherwise ground truth shifted by 2.5 px."""
+    if pair.gt is None:
+        return np.zeros(pair.shape, np.float32)
+    CALLS["flaky"] += 1
+    if pair.name.endswith("1"):
+        raise RuntimeError("flaky matcher gave up on <this> & that pair")
+    return np.nan_to_num(pair.gt, nan=0.0) + 2.5
+
+
+@pytest.fixture(autouse=True)
+def test_matchers():
+    matchers.register("test-noisy", noisy_matcher)
+    matchers.register("test-flaky", flaky_matcher)
+    CALLS.clear()
+    yield
+    matchers.unregister("test-noisy")
+    matchers.unregister("test-flaky")
+
+
+def compare(out: Path, **kw) -> dict:
+    kw.setdefault("methods", ["test-noisy", "test-flaky"])
+    kw.setdefault("gallery", 1)
+    return run_compare(datasets=[DATASET], out=out, progress=False, stream=io.StringIO(), **kw)
+
+
+def pair_figures(results: dict) -> dict:
+    """{(method, pair): pair dict without the timings} for comparing runs."""
+    out = {}
+    for m, mdoc in results["methods"].items():
+        for doc in mdoc["datasets"].values():
+            for p, pdoc in doc["pairs"].items():
+                out[(m, p)] = {k: pdoc[k] for k in ("all", "noc") if k in pdoc}
+    return out
+
+
+def assert_close(a, b, path=""):
+    """Nested dicts equal, floats to 1e-9 relative."""
+    if isinstance(b, dict):
+        assert isinstance(a, dict) and set(a) == set(b), path
+        for k in b:
+            assert_close(a[k], b[k], f"{path}/{k}")
+    elif isinstance(b, float):
+        assert a == pytest.approx(b, rel=1e-9, abs=1e-12), path
+    else:
+        assert a == b, path
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return open_dataset(DATASET)
+
+
+EVIL = '<img src=x onerror="alert(1)">&co'
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    """One comparison (noisy, flaky and an evilly named matcher) shared by the read-only tests."""
+    out = tmp_path_factory.mktemp("shared")
+    matchers.register("test-noisy", noisy_matcher)
+    matchers.register("test-flaky", flaky_matcher)
+    matchers.register(EVIL, noisy_matcher)
+    try:
+        results = compare(out, methods=["test-noisy", "test-flaky", EVIL])
+    finally:
+        matchers.unregister(EVIL)
+    return out, results
+
+
+def test_results_match_the_evaluator(shared, dataset):
+    tmp_path, results = shared
+    loaded = load_results(tmp_path)
+    assert json.loads(json.dumps(results, default=str))["methods"] == loaded["methods"]
+
+    key = loaded["settings"]["datasets"][0]["key"]
+    doc = loaded["methods"]["test-noisy"]["datasets"][key]
+    assert doc["n_ok"] == doc["n_pairs"] == 2 and doc["failures"] == {}
+    own = {}
+    for pair in dataset:
+        pred = read_disparity(pred_path(tmp_path, "test-noisy", key, pair.name))
+        assert np.isnan(pred[0, 0])  # NaN kept through the PFM cache
+        own[pair.name] = evaluate_pair(pred, pair.gt, pair.nonocc, pair.fg)
+        pdoc = doc["pairs"][pair.name]
+        for region in ("all", "noc"):
+            for k, v in own[pair.name].to_dict()[region].items():
+                assert pdoc[region][k] == pytest.approx(v, rel=1e-9, abs=1e-12), (pair.name, region, k)
+        assert pdoc["seconds"] > 0 and pdoc["peak_mb"] >= 0 and pdoc["cached"] is False
+    agg = evaluate_dataset(DATASET, own).to_dict()["aggregate"]
+    assert_close(doc["aggregate"], agg)
+    # the noise (sigma 1.5) makes a few % of D1 outliers, not zero and not most
+    assert 0 < doc["aggregate"]["kitti"]["all"]["bad-2.0"] < 50
+
+    # max_disp from the ground truth: the next multiple of 16 above its maximum
+    max_gt = max(float(np.nanmax(p.gt)) for p in dataset)
+    assert loaded["settings"]["datasets"][0]["max_disp"] == max_disp_from_gt(max_gt, dataset[0].width)
+    assert loaded["settings"]["datasets"][0]["max_disp"] % 16 == 0
+    assert loaded["methods"]["test-noisy"]["warmup"]["seconds"] >= 0
+
+
+def test_failure_is_recorded_and_run_goes_on(shared):
+    tmp_path, results = shared
+    [fail] = results["failures"]
+    assert fail["method"] == "test-flaky" and fail["pair"].endswith("1")
+    assert "flaky matcher gave up" in fail["message"] and "RuntimeError" in fail["message"]
+    key = results["settings"]["datasets"][0]["key"]
+    doc = results["methods"]["test-flaky"]["datasets"][key]
+    assert doc["n_ok"] == 1 and doc["n_pairs"] == 2
+    assert list(doc["failures"]) == [fail["pair"]]
+    # the failing pair left no prediction; the other pair and the other method are complete
+    assert not pred_path(tmp_path, "test-flaky", key, fail["pair"]).exists()
+    assert results["methods"]["test-noisy"]["datasets"][key]["n_ok"] == 2
+    # the CSV has the failure and every pair row
+    rows = list(csv.DictReader(open(tmp_path / "results.csv")))
+    failed = [r for r in rows if r["status"] == "failed"]
+    assert len(failed) == 1 and "gave up" in failed[0]["message"]
+    ok_pairs = {(r["method"], r["pair"]) for r in rows if r["status"] == "ok"}
+    assert len(ok_pairs) == 5
+    noisy_rows = [r for r in rows if r["method"] == "test-noisy" and r["status"] == "ok" and r["region"] == "all"]
+    assert {float(r["bad-2.0"]) for r in noisy_rows} == {
+        results["methods"]["test-noisy"]["datasets"][key]["pairs"][r["pair"]]["all"]["bad-2.0"] for r in noisy_rows
+    }
+    # ... and the report shows it, escaped
+    page = (tmp_path / "index.html").read_text()
+    assert "gave up on &lt;this&gt; &amp; that pair" in page and "<this>" not in page
+
+
+def test_html_references_exist_and_no_network(shared):
+    tmp_path, _ = shared
+    page = (tmp_path / "index.html").read_text()
+    refs = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert any(r.endswith(".png") for r in refs)
+    for ref in refs:
+        if ref.startswith("#"):
+            continue
+        assert not re.match(r"[a-z]+:", ref), f"external reference {ref}"
+        assert (tmp_path / ref).is_file(), ref
+    assert "<script src" not in page and "<link" not in page
+
+
+def test_resume_recomputes_nothing_and_force_recomputes(tmp_path):
+    compare(tmp_path, report=False, methods=["test-noisy"])
+    assert CALLS["noisy"] == 2
+    first = load_results(tmp_path)
+    compare(tmp_path, report=False, methods=["test-noisy"])
+    assert CALLS["noisy"] == 2  # everything cached
+    again = load_results(tmp_path)
+    assert pair_figures(again) == pair_figures(first)
+    key = first["settings"]["datasets"][0]["key"]
+    for p, pdoc in again["methods"]["test-noisy"]["datasets"][key]["pairs"].items():
+        assert pdoc["cached"] is True
+        assert pdoc["seconds"] == first["methods"]["test-noisy"]["datasets"][key]["pairs"][p]["seconds"]
+
+    # an interrupted run: one prediction written, its sidecar not -> only that one recomputed
+    name = first["settings"]["datasets"][0]["pairs"][0]
+    pred_path(tmp_path, "test-noisy", key, name).with_suffix(".json").unlink()
+    compare(tmp_path, report=False, methods=["test-noisy"])
+    assert CALLS["noisy"] == 3
+
+    # another disparity range invalidates the cache; so does force
+    compare(tmp_path, report=False, methods=["test-noisy"], max_disp=32)
+    assert CALLS["noisy"] == 5
+    compare(tmp_path, report=False, methods=["test-noisy"], max_disp=32, force=True)
+    assert CALLS["noisy"] == 7
+
+
+def test_interrupted_run_resumes_where_it_stopped(tmp_path):
+    state = {"interrupt_at": 2}
+
+    def fragile(pair, max_disp, **params):
+        if pair.gt is None:
+            return np.zeros(pair.shape, np.float32)
+        CALLS["fragile"] += 1
+        if CALLS["fragile"] == state["interrupt_at"]:
+            raise KeyboardInterrupt  # Ctrl-C in the middle of the second pair
+        return pair.gt.copy()
+
+    matchers.register("test-fragile", fragile)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            compare(tmp_path, methods=["test-fragile"], report=False)
+        key = "synthetic-2"
+        names = open_dataset(DATASET).names
+        assert pred_path(tmp_path, "test-fragile", key, names[0]).is_file()
+        assert not pred_path(tmp_path, "test-fragile", key, names[1]).exists()
+        assert not list(tmp_path.rglob("*.tmp"))  # no half-written file
+        state["interrupt_at"] = None
+        results = compare(tmp_path, methods=["test-fragile"], report=False)
+        assert CALLS["fragile"] == 3  # only the interrupted pair ran again
+        doc = results["methods"]["test-fragile"]["datasets"][key]
+        assert doc["n_ok"] == 2 and doc["pairs"][names[0]]["cached"] and not doc["pairs"][names[1]]["cached"]
+        assert doc["aggregate"]["kitti"]["all"]["D1-all"] == 0.0
+    finally:
+        matchers.unregister("test-fragile")
+
+
+def test_failures_are_retried(tmp_path):
+    compare(tmp_path, methods=["test-flaky"], report=False)
+    assert CALLS["flaky"] == 2
+    compare(tmp_path, methods=["test-flaky"], report=False)
+    assert CALLS["flaky"] == 3  # the good pair cached, the failed one tried again
+
+
+def test_html_escapes_names(shared):
+    tmp_path, _ = shared
+    page = (tmp_path / "index.html").read_text()
+    assert EVIL not in page and "<img src=x" not in page
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;&amp;co" in page
+    # its files got a safe name
+    assert (tmp_path / "pred" / "img_src_x_onerror_alert_1_co").is_dir()
+
+
+def test_unknown_method_fails_before_running(tmp_path):
+    from stereokit.errors import StereoKitError
+
+    with pytest.raises(StereoKitError, match="unknown matcher 'nope'"):
+        compare(tmp_path, methods=["test-noisy", "nope"])
+    assert CALLS["noisy"] == 0
+
+
+def test_dask_local_cluster_gives_the_same_results(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    local = compare(tmp_path / "local", report=False)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
+        remote = compare(tmp_path / "dask", scheduler=cluster.scheduler_address, report=False)
+    assert pair_figures(remote) == pair_figures(local)
+    assert [f["pair"] for f in remote["failures"]] == [f["pair"] for f in local["failures"]]
+    assert remote["settings"]["executor"].startswith("dask.distributed")
+    key = local["settings"]["datasets"][0]["key"]
+    for m in ("test-noisy", "test-flaky"):
+        for p in local["methods"][m]["datasets"][key]["pairs"]:
+            a = read_disparity(pred_path(tmp_path / "local", m, key, p))
+            b = read_disparity(pred_path(tmp_path / "dask", m, key, p))
+            np.testing.assert_array_equal(a, b)
+
+
+def test_process_pool_jobs_give_the_same_results(tmp_path):
+    # worker processes import the matcher by MODULE:FUNCTION (runtime registrations do not cross processes)
+    methods = ["test_compare:noisy_matcher"]
+    local = compare(tmp_path / "local", methods=methods, report=False)
+    pooled = compare(tmp_path / "jobs", methods=methods, jobs=2, report=False)
+    assert pair_figures(pooled) == pair_figures(local)
+    assert pooled["failures"] == []
+    assert "2 processes" in pooled["settings"]["executor"]
+
+
+def test_cli_compare_and_report(tmp_path, capsys):
+    from stereokit.cli import main
+
+    out = tmp_path / "r"
+    rc = main(["compare", "--dataset", DATASET, "--methods", "test-noisy", "--out", str(out), "--no-progress",
+               "--param", "test-noisy.sigma=1.5", "--gallery", "1"])
+    assert rc == 0
+    assert load_results(out)["settings"]["params"] == {"test-noisy": {"sigma": 1.5}}
+    assert len(list((out / "ref" / "synthetic-2").iterdir())) == 1
+    err = capsys.readouterr().err
+    assert "[1/2] test-noisy on" in err and "[2/2]" in err  # plain log lines without a terminal
+    assert (out / "results.csv").is_file()
+    (out / "index.html").unlink()
+    assert main(["report", str(out)]) == 0
+    assert (out / "index.html").is_file()
+    assert main(["report", str(tmp_path / "missing")]) == 2
+    assert main(["compare", "--dataset", DATASET, "--methods", "test-noisy", "--out", str(out), "--param", "sgm.x=1"]) == 2
+    assert "not among" in capsys.readouterr().err

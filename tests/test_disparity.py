@@ -1,0 +1,201 @@
+"""Winner-takes-all, subpixel fits, uniqueness, right disparity from the same volume, left-right check."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stereokit import StereoKitError
+from stereokit.cost import cost_volume
+from stereokit.disparity import left_right_check, right_disparity, winner_takes_all
+
+# Numba flags the inlined pixel-cost overload when compiling (see stereokit/cost.py): a known false alarm.
+pytestmark = pytest.mark.filterwarnings("ignore:variable '_pix_overload")
+
+
+
+def test_wta_argmin_ties_offset_and_all_inf():
+    vol = np.array([[[3, 1, 1, 2], [np.inf, np.inf, np.inf, np.inf], [np.inf, 5, 4, np.inf]]], np.float32)
+    d = winner_takes_all(vol, min_disp=-2, subpixel=None)
+    assert d.dtype == np.float32
+    assert d[0, 0] == -1  # tie between k=1 and k=2 goes to the smaller disparity
+    assert np.isnan(d[0, 1])
+    assert d[0, 2] == 0
+
+
+@pytest.mark.parametrize("true", [3.3, 5.0, 6.5, 7.85])
+def test_subpixel_fits_are_exact_on_their_model(true):
+    k = np.arange(12, dtype=np.float64)
+    para = ((k - true) ** 2).astype(np.float32)[None, None, :]
+    vee = np.abs(k - true).astype(np.float32)[None, None, :]
+    assert winner_takes_all(para, 0, subpixel="parabola")[0, 0] == pytest.approx(true, abs=1e-5)
+    assert winner_takes_all(vee, 0, subpixel="equiangular")[0, 0] == pytest.approx(true, abs=1e-5)
+    assert winner_takes_all(para, 0, subpixel=None)[0, 0] == np.floor(true + 0.5 - 1e-9)
+
+
+def test_subpixel_skipped_at_range_ends_and_next_to_inf():
+    vol = np.array([[[0, 1, 2], [np.inf, 0, 1], [2, 1, 0]]], np.float32)
+    assert winner_takes_all(vol, 0, subpixel="parabola").tolist() == [[0.0, 1.0, 2.0]]
+
+
+def smooth_shifted_pair(shift: float, h: int = 40, w: int = 96):
+    """Band-limited texture sampled analytically: right(x - shift) = left(x) exactly, shift fractional."""
+    rng = np.random.default_rng(3)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    left = np.zeros((h, w))
+    right = np.zeros((h, w))
+    for _ in range(24):
+        fx, fy = rng.uniform(0.05, 0.6), rng.uniform(0.0, 0.5)
+        ph, amp = rng.uniform(0, 2 * np.pi), rng.uniform(0.5, 1.0)
+        left += amp * np.sin(fx * x + fy * y + ph)
+        right += amp * np.sin(fx * (x + shift) + fy * y + ph)
+    lo, hi = left.min(), left.max()
+    return ((left - lo) / (hi - lo)).astype(np.float32), ((right - lo) / (hi - lo)).astype(np.float32)
+
+
+@pytest.mark.parametrize("shift", [4.25, 6.5, 7.75])
+def test_subpixel_accuracy_on_subpixel_shift(shift):
+    left, right = smooth_shifted_pair(shift)
+    vol = cost_volume(left, right, 16, cost="ssd", window=7)
+    inner = (slice(6, -6), slice(20, -6))
+    d_int = winner_takes_all(vol, 0, subpixel=None)[inner]
+    d_sub = winner_takes_all(vol, 0, subpixel="parabola")[inner]
+    err_int = np.abs(d_int - shift).mean()
+    err_sub = np.abs(d_sub - shift).mean()
+    assert err_sub < 0.1
+    assert err_sub < err_int / 2
+
+
+def test_uniqueness_rejects_ambiguous_minima():
+    vol = np.full((1, 2, 10), 10.0, np.float32)
+    vol[0, 0, 2] = 1.0
+    vol[0, 0, 7] = 1.05  # a second, distant minimum within 10 %
+    vol[0, 1, 2] = 1.0
+    vol[0, 1, 3] = 1.01  # the neighbour does not count
+    d = winner_takes_all(vol, 0, subpixel=None, uniqueness=10)
+    assert np.isnan(d[0, 0]) and d[0, 1] == 2
+    assert winner_takes_all(vol, 0, subpixel=None, uniqueness=0)[0, 0] == 2
+    assert winner_takes_all(vol, 0, subpixel=None, uniqueness=3)[0, 0] == 2
+
+
+def test_right_disparity_matches_brute_force():
+    rng = np.random.default_rng(2)
+    vol = rng.random((5, 30, 8)).astype(np.float32)
+    min_disp = -2
+    for x in range(30):  # make it a proper volume: +inf outside the right image
+        for k in range(8):
+            if not 0 <= x - (min_disp + k) < 30:
+                vol[:, x, k] = np.inf
+    dr = right_disparity(vol, min_disp)
+    for y in range(5):
+        for xr in range(30):
+            cands = [(vol[y, xr + min_disp + k, k], k) for k in range(8) if 0 <= xr + min_disp + k < 30]
+            best = min(cands)
+            assert dr[y, xr] == min_disp + best[1]
+
+
+def occlusion_scene(h=40, w=120, d_bg=4, d_fg=12, a=50, b=80, seed=5):
+    """Background at d_bg, a foreground band of columns [a, b) at d_fg; left columns [a - (d_fg - d_bg), a) see
+    background that the foreground hides in the right view: the occluded pixels."""
+    rng = np.random.default_rng(seed)
+    bg = rng.random((h, w + 40)).astype(np.float32)
+    fg = rng.random((h, w + 40)).astype(np.float32)
+    left = bg[:, :w].copy()
+    left[:, a:b] = fg[:, a:b]
+    right = np.empty_like(left)
+    for xr in range(w):  # render the right view: foreground in front
+        x_fg = xr + d_fg
+        right[:, xr] = fg[:, x_fg] if a <= x_fg < b else bg[:, xr + d_bg]
+    gt = np.full((h, w), float(d_bg), np.float32)
+    gt[:, a:b] = d_fg
+    occluded = np.zeros((h, w), bool)
+    occluded[:, a - (d_fg - d_bg) : a] = True
+    return left, right, gt, occluded
+
+
+@pytest.mark.parametrize("cost,window", [("census", 5), ("sad", 5), ("ncc", 5)])
+def test_left_right_check_removes_occluded_pixels(cost, window):
+    left, right, gt, occluded = occlusion_scene()
+    vol = cost_volume(left, right, 20, cost=cost, window=window, census_window=(5, 5))
+    dl = winner_takes_all(vol, 0, subpixel=None)
+    checked = left_right_check(dl, right_disparity(vol, 0), threshold=1.0)
+    inner = np.zeros_like(occluded)
+    inner[3:-3, 20:-3] = True  # beyond the max disparity and the window borders
+    removed = np.isnan(checked)
+    # Windows fatten the neighbouring surfaces into the band's first and last columns: score its middle.
+    core = occluded & np.roll(occluded, 2, axis=1) & np.roll(occluded, -2, axis=1)
+    assert removed[core & inner].mean() >= 0.98
+    assert removed[occluded & inner].mean() >= 0.6
+    visible = inner & ~occluded
+    assert removed[visible].mean() <= 0.1
+    kept = visible & ~removed
+    assert (checked[kept] == gt[kept]).mean() >= 0.995
+
+
+def test_left_right_check_rule():
+    dl = np.array([[np.nan, 1.0, 1.4, 2.0, 0.0]], np.float32)
+    dr = np.array([[1.0, 1.0, 3.0, 0.0, np.nan]], np.float32)
+    # x=1 -> xr=0 (dr 1: ok); x=2 -> round(0.6)=1 (dr 1, |0.4| ok); x=3 -> xr=1 (dr 1: off by 1, ok at 1, not 0.5);
+    # x=4 -> xr=4 (dr NaN: invalid)
+    out = left_right_check(dl, dr, threshold=1.0)
+    assert np.isnan(out[0, 0]) and out[0, 1] == 1.0 and out[0, 2] == pytest.approx(1.4) and out[0, 3] == 2.0
+    assert np.isnan(out[0, 4])
+    assert np.isnan(left_right_check(dl, dr, threshold=0.5)[0, 3])
+    dl2 = np.array([[3.0, 0.0]], np.float32)  # match left of the image
+    assert np.isnan(left_right_check(dl2, np.zeros_like(dl2), 1.0)[0, 0])
+
+
+def test_bad_arguments():
+    vol = np.zeros((2, 3, 4), np.float32)
+    with pytest.raises(StereoKitError, match="subpixel"):
+        winner_takes_all(vol, 0, subpixel="cubic")
+    with pytest.raises(StereoKitError, match="uniqueness"):
+        winner_takes_all(vol, 0, uniqueness=100)
+    with pytest.raises(StereoKitError, match="shape"):
+        winner_takes_all(np.zeros((3, 4), np.float32))
+    with pytest.raises(StereoKitError, match="one shape"):
+        left_right_check(np.zeros((2, 3)), np.zeros((2, 4)))
+
+
+@pytest.mark.parametrize("subpixel,uniqueness,min_disp", [("parabola", 0.0, 0), ("equiangular", 10.0, -3), (None, 5.0, 2)])
+def test_fused_lr_pass_equals_composition(subpixel, uniqueness, min_disp):
+    from stereokit.disparity import disparity_with_lr_check
+
+    left, right, _, _ = occlusion_scene()
+    vol = cost_volume(left, right, 20, min_disp, cost="sad", window=3)
+    composed = left_right_check(winner_takes_all(vol, min_disp, subpixel, uniqueness), right_disparity(vol, min_disp), 1.0)
+    fused = disparity_with_lr_check(vol, min_disp, subpixel, uniqueness, 1.0)
+    assert np.array_equal(fused, composed, equal_nan=True)
+
+
+def reference_wta(vol, min_disp, subpixel, uniqueness):
+    h, w, nd = vol.shape
+    out = np.full((h, w), np.nan, np.float32)
+    for y in range(h):
+        for x in range(w):
+            c = vol[y, x].astype(np.float64)
+            if not np.isfinite(c).any():
+                continue
+            k = int(np.argmin(c))
+            far = np.abs(np.arange(nd) - k) > 1
+            if uniqueness > 0 and far.any() and c[far].min() < vol[y, x, k] * np.float32(100 / (100 - uniqueness)):
+                continue
+            delta = 0.0
+            if subpixel and 0 < k < nd - 1 and np.isfinite(c[k - 1]) and np.isfinite(c[k + 1]):
+                cm, c0, cp = c[k - 1], c[k], c[k + 1]
+                den = cm - 2 * c0 + cp if subpixel == "parabola" else max(cm - c0, cp - c0)
+                if den > 0:
+                    delta = float(np.clip((cm - cp) / (2 * den), -0.5, 0.5))
+            out[y, x] = min_disp + k + delta
+    return out
+
+
+@pytest.mark.parametrize("subpixel", ["parabola", "equiangular", None])
+@pytest.mark.parametrize("uniqueness", [0.0, 15.0])
+def test_wta_matches_reference_on_random_volume(subpixel, uniqueness):
+    rng = np.random.default_rng(7)
+    vol = rng.random((6, 25, 9)).astype(np.float32)
+    vol[rng.random(vol.shape) < 0.1] = np.inf
+    vol[0, 0] = np.inf
+    got = winner_takes_all(vol, -2, subpixel, uniqueness)
+    np.testing.assert_allclose(got, reference_wta(vol, -2, subpixel, uniqueness), atol=1e-6)

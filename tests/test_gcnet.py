@@ -1,0 +1,259 @@
+"""GC-Net: network pieces (cost volume, soft argmin, padding), training steps, the matcher and its shipped weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from learned.gcnet.model import (
+    CONFIGS,
+    GCNet,
+    GCNetConfig,
+    concat_cost_volume,
+    confidence,
+    normalize_image,
+    pad_to_multiple,
+    soft_argmin,
+)
+from learned.gcnet.matcher import DEFAULT_WEIGHTS, _shift_right, _spans, gcnet, predict, resolve_scale
+from learned.gcnet.train import CropSampler, is_validation_scene, load_weights, save_weights
+from stereokit.errors import StereoKitError
+from stereokit.pair import StereoPair
+
+TINY = GCNetConfig(features=4, res_blocks=1, volume_channels=(4, 4, 4), max_disp=8)
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("gcnet") / "tiny.pt"
+    save_weights(GCNet(TINY), path)
+    return path
+
+
+def _pair(h, w, seed=0):
+    rng = np.random.default_rng(seed)
+    left = rng.random((h, w, 3), dtype=np.float32)
+    right = np.roll(left, -2, axis=1)
+    return StereoPair(left, right)
+
+
+def test_configs_follow_the_paper():
+    paper = CONFIGS["paper"]
+    assert (paper.features, paper.res_blocks, paper.volume_channels, paper.max_disp) == (32, 8, (32, 64, 64, 64, 128), 192)
+    assert paper.multiple == 32
+    net = GCNet(paper)
+    # every residual block owns two distinct convolutions (the known reimplementation bug reuses one)
+    blocks = list(net.unary.blocks)
+    assert len(blocks) == 8
+    ids = {id(b.conv1.weight) for b in blocks} | {id(b.conv2.weight) for b in blocks}
+    assert len(ids) == 16
+    assert net.unary.conv1[0].kernel_size == (5, 5) and net.unary.conv1[0].stride == (2, 2)
+    assert net.final.out_channels == 1 and net.final.stride == (2, 2, 2)
+
+
+@pytest.mark.parametrize("h,w", [(37, 53), (40, 41), (17, 64)])
+def test_padding_round_trip_odd_sizes(h, w):
+    torch.manual_seed(0)
+    net = GCNet(TINY).eval()
+    img = normalize_image(np.random.default_rng(1).random((h, w, 3), dtype=np.float32))
+    padded, (oh, ow) = pad_to_multiple(img, TINY.multiple)
+    assert padded.shape[-2] % 8 == 0 and padded.shape[-1] % 8 == 0
+    assert padded.shape[-2] - h < 8 and padded.shape[-1] - w < 8
+    assert torch.equal(padded[..., :h, :w], img)  # the original pixels keep their coordinates
+    with torch.no_grad():
+        disp, conf = net.predict(padded, padded, TINY.max_disp, "peak")
+    assert disp.shape == padded.shape[:1] + padded.shape[2:]
+    assert disp[0, :oh, :ow].shape == (h, w)
+    assert torch.all((conf > 0) & (conf <= 1))
+
+
+def test_network_rejects_sizes_off_the_multiple():
+    net = GCNet(TINY)
+    x = torch.zeros(1, 3, 12, 16)
+    with pytest.raises(StereoKitError, match="divisible by 8"):
+        net(x, x, 8)
+
+
+def test_cost_volume_shifted_entries_equal_features_at_x_minus_d():
+    torch.manual_seed(0)
+    left, right = torch.randn(2, 3, 5, 9), torch.randn(2, 3, 5, 9)
+    vol = concat_cost_volume(left, right, 4)
+    assert vol.shape == (2, 6, 4, 5, 9)
+    for d in range(4):
+        assert torch.equal(vol[:, :3, d], left)
+        for x in range(9):
+            if x - d >= 0:
+                assert torch.equal(vol[:, 3:, d, :, x], right[:, :, :, x - d])
+            else:
+                assert torch.all(vol[:, 3:, d, :, x] == 0)
+
+
+def test_soft_argmin_expected_value_and_gradients():
+    # sharp minimum at d = 5 -> 5; two equal minima at 2 and 4 -> exactly 3 (the expectation)
+    cost = torch.full((1, 8, 1, 2), 100.0)
+    cost[0, 5, 0, 0] = 0.0
+    cost[0, 2, 0, 1] = cost[0, 4, 0, 1] = 0.0
+    disp, prob = soft_argmin(cost, dim=1)
+    assert disp[0, 0, 0].item() == pytest.approx(5.0, abs=1e-6)
+    assert disp[0, 0, 1].item() == pytest.approx(3.0, abs=1e-6)
+    assert torch.allclose(prob.sum(dim=1), torch.ones(1, 1, 2))
+    # a smooth volume: the expectation of the softmax of -cost, computed by hand
+    c = torch.tensor([3.0, 1.0, 0.5, 2.0]).view(1, 4, 1, 1)
+    p = np.exp(-c.view(-1).numpy()) / np.exp(-c.view(-1).numpy()).sum()
+    assert soft_argmin(c)[0].item() == pytest.approx(float((p * np.arange(4)).sum()), rel=1e-6)
+    x = torch.randn(1, 6, 2, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: soft_argmin(t)[0], (x,))
+    assert confidence(prob, "peak")[0, 0, 0].item() == pytest.approx(1.0)
+    assert confidence(prob, "entropy")[0, 0, 1].item() == pytest.approx(2 / 3, abs=1e-6)  # 1 - ln 2 / ln 8
+
+
+def test_backward_through_the_network_gives_finite_gradients():
+    torch.manual_seed(0)
+    net = GCNet(TINY)
+    x = torch.randn(1, 3, 16, 24)
+    disp, _ = net.predict(x, torch.roll(x, -2, dims=-1), 8)
+    disp.mean().backward()
+    grads = [p.grad for p in net.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert any(g.abs().sum() > 0 for g in grads)
+
+
+def test_a_few_training_steps_lower_the_loss():
+    from stereokit.datasets.synthetic import make_scene
+
+    torch.manual_seed(0)
+    pairs = [make_scene(s, height=48, width=64, max_disp=8) for s in (5, 6)]
+    sampler = CropSampler([pairs], (24, 40), 8, np.random.default_rng(0))
+    left, right, gt = sampler.sample(2)
+    net = GCNet(TINY).train()
+    opt = torch.optim.Adam(net.parameters(), lr=5e-3)
+    valid = torch.isfinite(gt) & (gt < 8)
+    losses = []
+    for _ in range(15):
+        disp, _ = net.predict(left, right, 8)
+        loss = torch.nn.functional.l1_loss(disp[valid], gt[valid])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3]), losses
+
+
+def test_validation_scenes_are_recognised():
+    assert is_validation_scene("teddy") and is_validation_scene("middlebury2005/Art") and is_validation_scene("Wood2")
+    assert not is_validation_scene("cones") and not is_validation_scene("Artwork")
+
+
+def test_matcher_shapes_odd_sizes_and_ranges(tiny_weights):
+    pair = _pair(37, 53)
+    disp = gcnet(pair, 8, weights=tiny_weights)
+    assert disp.shape == (37, 53) and disp.dtype == np.float32
+    assert np.isfinite(disp).all() and disp.min() >= 0 and disp.max() <= 7
+    # a range beyond the trained 8 runs at a reduced scale and still covers the requested range
+    disp = gcnet(pair, 16, weights=tiny_weights)
+    assert disp.shape == (37, 53) and disp.max() <= 15
+    disp, conf = predict(pair, 8, min_disp=3, weights=tiny_weights, confidence="entropy")
+    assert disp.min() >= 3 and disp.max() <= 10 and conf.shape == (37, 53)
+    nan = gcnet(pair, 8, weights=tiny_weights, min_confidence=1.01)  # nothing is that confident
+    assert np.isnan(nan).all()
+
+
+def test_matcher_tiles_under_a_memory_limit(tiny_weights):
+    pair = _pair(60, 90)
+    full = gcnet(pair, 8, weights=tiny_weights)
+    tiled = gcnet(pair, 8, weights=tiny_weights, max_memory_gb=60 * 40 * 500 / 2**30)
+    assert tiled.shape == full.shape and np.isfinite(tiled).all()
+    with pytest.raises(StereoKitError, match="max_memory_gb"):
+        gcnet(pair, 8, weights=tiny_weights, max_memory_gb=1e-7)
+
+
+def test_spans_cover_every_pixel_once():
+    spans = _spans(50, 16, 5, 3)
+    cores = np.concatenate([np.arange(c0, c1) for c0, c1, _, _ in spans])
+    assert np.array_equal(cores, np.arange(50))
+    assert all(i0 == max(0, c0 - 5) and i1 == min(50, c1 + 3) for c0, c1, i0, i1 in spans)
+
+
+def test_shift_right_and_scale_rules():
+    img = np.arange(12, dtype=np.float32).reshape(2, 6)
+    assert np.array_equal(_shift_right(img, 2)[0], [0, 0, 0, 1, 2, 3])
+    assert np.array_equal(_shift_right(img, -1)[0], [1, 2, 3, 4, 5, 5])
+    assert resolve_scale("auto", 64, 64) == 1.0
+    assert resolve_scale("auto", 128, 64) == 0.5
+    assert resolve_scale(0.5, 100, 64) == 0.5
+    with pytest.raises(StereoKitError, match="beyond the 64"):
+        resolve_scale(None, 65, 64)
+    with pytest.raises(StereoKitError, match="scale"):
+        resolve_scale("big", 65, 64)
+
+
+def test_bad_input_raises_clear_errors(tiny_weights, tmp_path):
+    with pytest.raises(StereoKitError, match="too small"):
+        gcnet(_pair(6, 20), 4, weights=tiny_weights)
+    with pytest.raises(StereoKitError, match="wider than the image"):
+        gcnet(_pair(20, 8), 8, weights=tiny_weights)
+    with pytest.raises(StereoKitError, match="beyond the 8"):
+        gcnet(_pair(24, 40), 12, weights=tiny_weights, scale=None)
+    bad = tmp_path / "corrupt.pt"
+    bad.write_bytes(tiny_weights.read_bytes()[:200])
+    with pytest.raises(StereoKitError, match="corrupt"):
+        gcnet(_pair(24, 40), 8, weights=bad)
+    other = tmp_path / "other.pt"
+    torch.save({"format": "stereokit-gcnet-1", "config": TINY.to_dict(), "state_dict": {"x": torch.zeros(1)}}, other)
+    with pytest.raises(StereoKitError, match="does not match"):
+        gcnet(_pair(24, 40), 8, weights=other)
+    with pytest.raises(StereoKitError, match="not found"):
+        gcnet(_pair(24, 40), 8, weights=tmp_path / "missing.pt")
+
+
+def test_same_input_same_output(tiny_weights):
+    pair = _pair(30, 44, seed=3)
+    assert np.array_equal(gcnet(pair, 8, weights=tiny_weights), gcnet(pair, 8, weights=tiny_weights))
+
+
+@pytest.mark.skipif(not DEFAULT_WEIGHTS.is_file(), reason="shipped GCNet weights not built yet")
+def test_shipped_weights_load_safely_and_beat_a_random_network(tmp_path):
+    import cv2
+
+    from stereokit.datasets import open_dataset
+
+    obj = torch.load(DEFAULT_WEIGHTS, weights_only=True)
+    assert obj["format"] == "stereokit-gcnet-1" and obj["config"] == CONFIGS["compact"].to_dict()
+    assert DEFAULT_WEIGHTS.stat().st_size < 5 * 2**20
+    net = load_weights(DEFAULT_WEIGHTS)
+    torch.manual_seed(0)
+    random_path = tmp_path / "random.pt"
+    save_weights(GCNet(net.cfg), random_path)
+    full = open_dataset("sample")[0]
+    # half resolution for speed: 370x250, disparities up to ~30
+    size = (full.width // 2, full.height // 2)
+    gt = cv2.resize(full.gt, size, interpolation=cv2.INTER_NEAREST) * 0.5
+    pair = StereoPair(cv2.resize(full.left, size, interpolation=cv2.INTER_AREA),
+                      cv2.resize(full.right, size, interpolation=cv2.INTER_AREA), gt=gt)
+    valid = np.isfinite(pair.gt)
+
+    def bad2(weights):
+        disp = gcnet(pair, 32, weights=weights)
+        return float((np.abs(disp - pair.gt)[valid] > 2.0).mean())
+
+    trained, random = bad2(DEFAULT_WEIGHTS), bad2(random_path)
+    assert trained < 0.5 * random, (trained, random)
+
+
+def test_train_cli_checkpoints_resume_and_weights(tmp_path):
+    from learned.gcnet.train import main
+
+    run = tmp_path / "run"
+    common = ["--dataset", "synthetic:2:7", "--val", "none", "--crop", "32", "64", "--batch", "1", "--run", str(run),
+              "--ckpt-every", "1", "--no-progress", "--seed", "3"]
+    assert main(common + ["--iters", "2"]) == 0
+    ckpt = torch.load(run / "last.pt", weights_only=True)
+    assert ckpt["iteration"] == 2 and set(ckpt) >= {"model", "optimizer", "rng", "iteration", "config"}
+    assert main(common + ["--iters", "3", "--resume", str(run / "last.pt")]) == 0
+    assert torch.load(run / "last.pt", weights_only=True)["iteration"] == 3
+    meta = __import__("json").loads((run / "weights.json").read_text())
+    assert meta["iterations"] == 3 and meta["seed"] == 3 and "stereokit train gcnet" in meta["command"]
+    net = load_weights(run / "weights.pt")
+    assert net.cfg == CONFIGS["compact"] and not net.training

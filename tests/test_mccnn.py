@@ -1,0 +1,470 @@
+"""MC-CNN: networks, fully convolutional exactness, sampler, training, weights, matcher."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from learned.mccnn.model import AccurateNet, FastNet, build_model, mccnn_cost_volume, normalize_image
+from learned.mccnn.sampler import OFFSETS, Augmentation, PatchSampler, Scene, occlusion_from_gt, prepare_scene, valid_samples
+from stereokit import StereoKitError, StereoPair
+
+
+def _texture(rng, h, w):
+    import cv2
+
+    return cv2.GaussianBlur(rng.random((h, w)).astype(np.float32), (0, 0), 1.0)
+
+
+def _shifted_pair(seed=0, h=40, w=64, d=5, name="toy"):
+    """Random texture with a constant disparity d (right[x - d] = left[x]); GT NaN where x - d < 0."""
+    rng = np.random.default_rng(seed)
+    tex = _texture(rng, h, w + d)
+    left, right = tex[:, d:], tex[:, :w]
+    gt = np.full((h, w), float(d), np.float32)
+    gt[:, :d] = np.nan
+    return StereoPair(left, right, gt=gt, name=name)
+
+
+def _patch(padded, y, x, r):
+    return padded[y : y + 2 * r + 1, x : x + 2 * r + 1]
+
+
+# ------------------------------------------------------------------------------------------------ networks
+
+
+@pytest.mark.parametrize("setting,patch", [("middlebury", 11), ("kitti", 9)])
+def test_shapes_and_patch_size(setting, patch):
+    fast, acrt = FastNet(setting), AccurateNet(setting)
+    assert fast.patch_size == acrt.patch_size == patch
+    x = torch.randn(3, 1, patch, patch)
+    assert fast.features(x).shape == (3, 64, 1, 1)
+    assert acrt.features(x).shape == (3, 112, 1, 1)
+    assert fast(x, x).shape == (3,) and acrt(x, x).shape == (3,)
+    assert torch.allclose(fast(x, x), torch.ones(3), atol=1e-5)  # cosine of a vector with itself
+    n_fc = sum(isinstance(m, torch.nn.Linear) for m in acrt.head)
+    assert n_fc == {"middlebury": 3, "kitti": 4}[setting] + 1  # hidden 384-unit layers + the 1-unit output
+    assert acrt.head[0].in_features == 224 and acrt.head[0].out_features == 384
+    # paper: no ReLU after the fast tower's last conv, a ReLU after every acrt conv
+    assert not isinstance(fast.tower[-1], torch.nn.ReLU) and isinstance(acrt.tower[-1], torch.nn.ReLU)
+    with pytest.raises(StereoKitError):
+        FastNet("eth3d")
+
+
+def test_receptive_field_is_the_patch():
+    torch.manual_seed(0)
+    net = FastNet("kitti")  # 9x9
+    img = torch.randn(30, 30, requires_grad=True)
+    f = net.feature_map(img)
+    assert f.shape == (64, 30, 30)
+    f[:, 15, 12].sum().backward()
+    ys, xs = np.nonzero(img.grad.numpy())
+    assert ys.min() == 11 and ys.max() == 19 and xs.min() == 8 and xs.max() == 16
+
+
+def test_fast_cost_is_one_minus_cosine_of_patch_features():
+    torch.manual_seed(1)
+    net = FastNet("middlebury").eval()
+    rng = np.random.default_rng(0)
+    left, right = rng.random((17, 23)).astype(np.float32), rng.random((17, 23)).astype(np.float32)
+    vol = mccnn_cost_volume(net, left, right, max_disp=6, min_disp=-2)
+    assert vol.shape == (17, 23, 6) and vol.dtype == np.float32
+    r = net.radius
+    pl = np.pad(normalize_image(left), r)
+    pr = np.pad(normalize_image(right), r)
+    for y, x, k in [(0, 0, 2), (8, 11, 0), (16, 22, 3), (5, 5, 5), (3, 21, 1), (12, 4, 4)]:
+        d = k - 2
+        if not 0 <= x - d < 23:
+            assert np.isinf(vol[y, x, k])
+            continue
+        a = torch.from_numpy(_patch(pl, y, x, r).copy())[None, None]
+        b = torch.from_numpy(_patch(pr, y, x - d, r).copy())[None, None]
+        with torch.no_grad():
+            fa, fb = net.tower(a).flatten(), net.tower(b).flatten()
+        cos = float(F.cosine_similarity(fa, fb, dim=0))
+        assert abs(vol[y, x, k] - (1 - cos)) < 1e-5
+    assert np.isinf(vol[:, 0, 3:]).all() and np.isinf(vol[:, 22, 0]).all()  # x - d outside on both sides
+    assert np.isfinite(vol[:, 3:21]).all()
+
+
+def test_accurate_cost_equals_patch_by_patch():
+    torch.manual_seed(2)
+    net = AccurateNet("kitti").eval()
+    rng = np.random.default_rng(1)
+    left, right = rng.random((12, 19)).astype(np.float32), rng.random((12, 19)).astype(np.float32)
+    vol = mccnn_cost_volume(net, left, right, max_disp=5, chunk_pixels=40)  # several chunks per disparity
+    r = net.radius
+    pl, pr = np.pad(normalize_image(left), r), np.pad(normalize_image(right), r)
+    ys, xs, ks = np.meshgrid(np.arange(12), np.arange(19), np.arange(5), indexing="ij")
+    ok = xs - ks >= 0
+    a = np.stack([_patch(pl, y, x, r) for y, x in zip(ys[ok], xs[ok])])[:, None]
+    b = np.stack([_patch(pr, y, x - k, r) for y, x, k in zip(ys[ok], xs[ok], ks[ok])])[:, None]
+    with torch.no_grad():
+        s = net(torch.from_numpy(a), torch.from_numpy(b)).numpy()
+    np.testing.assert_allclose(vol[ok], 1 - s, atol=1e-5)
+    assert np.isinf(vol[~ok]).all()
+
+
+# ------------------------------------------------------------------------------------------------ sampler
+
+
+def test_sampler_offsets_in_paper_ranges_and_only_valid_pixels():
+    pair = _shifted_pair(seed=3, h=30, w=50, d=6)
+    gt = pair.gt.copy()
+    gt[10:14, 20:30] = np.nan  # unknown GT
+    nonocc = np.ones(gt.shape, bool)
+    nonocc[20:25, 30:40] = False  # occluded
+    pair = StereoPair(pair.left, pair.right, gt=gt, nonocc=nonocc)
+    scene = prepare_scene(pair)
+    for setting, arch in OFFSETS:
+        pos, lo, hi = OFFSETS[(setting, arch)]
+        s = PatchSampler([scene], 11, (pos, lo, hi), Augmentation(), seed=5)
+        b = s.draw(2000)
+        assert np.all(np.abs(b["d_pos"]) <= pos)
+        assert np.all((np.abs(b["d_neg"]) >= lo) & (np.abs(b["d_neg"]) <= hi))
+        assert (b["d_neg"] < 0).any() and (b["d_neg"] > 0).any()
+        assert np.isfinite(gt[b["y"], b["x"]]).all() and nonocc[b["y"], b["x"]].all()
+        assert np.all(b["x"] - b["d"] >= 0)
+    assert OFFSETS[("middlebury", "fast")] == (0.5, 1.5, 6.0) and OFFSETS[("middlebury", "acrt")] == (0.5, 1.5, 18.0)
+    assert OFFSETS[("kitti", "fast")] == (1.0, 4.0, 10.0)
+
+
+def test_sampler_patches_are_bilinear_cuts_at_the_offsets():
+    pair = _shifted_pair(seed=4, h=30, w=50, d=4)
+    scene = prepare_scene(pair)
+    s = PatchSampler([scene], 9, (0.5, 1.5, 6.0), Augmentation.identity(), seed=0)
+    b = s.draw(64)
+    import cv2
+
+    for i in range(64):
+        y, x, d = b["y"][i], b["x"][i], b["d"][i]
+        np.testing.assert_allclose(b["left"][i, 0], np.pad(scene.left, 4)[y : y + 9, x : x + 9], atol=1e-6)
+        for key, off in (("pos", b["d_pos"][i]), ("neg", b["d_neg"][i])):
+            xs = (np.arange(9) - 4 + x - d + off).astype(np.float32)
+            ys = (np.arange(9) - 4 + y).astype(np.float32)
+            mx, my = np.meshgrid(xs, ys)
+            ref = cv2.remap(scene.right, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            np.testing.assert_allclose(b[key][i, 0], ref, atol=1e-2)  # cv2 uses 5-bit interpolation weights
+
+
+def test_sampler_is_seeded_and_resumable():
+    scene = prepare_scene(_shifted_pair())
+    a = PatchSampler([scene], 11, (0.5, 1.5, 6.0), seed=7)
+    b = PatchSampler([scene], 11, (0.5, 1.5, 6.0), seed=7)
+    a.draw(10)
+    state = a.state()
+    x1 = a.draw(10)["pos"]
+    b.set_state(state)
+    np.testing.assert_array_equal(x1, b.draw(10)["pos"])
+
+
+def test_occlusion_from_gt():
+    gt = np.full((1, 12), 1.0, np.float32)
+    gt[0, 6:] = 4.0  # foreground from x=6 hides background columns whose match x-1 lands on 2..7
+    occ = occlusion_from_gt(gt)
+    assert occ[0].tolist() == [False] * 3 + [True] * 3 + [False] * 6
+    ys, xs, ds = valid_samples(gt)
+    assert set(xs.tolist()) == {1, 2} | set(range(6, 12))
+
+
+# ------------------------------------------------------------------------------------------------ training
+
+
+def _toy_training(monkeypatch, tmp_path, argv, n_train=3):
+    from learned.mccnn import train
+
+    monkeypatch.setattr(train, "load_training_pairs", lambda specs: [_shifted_pair(seed=s, d=2 + s) for s in range(n_train)])
+    monkeypatch.setattr(train, "load_validation_pairs", lambda spec, ds=1: [_shifted_pair(seed=99, d=4, name="teddy")])
+    return train.main(argv + ["--out", str(tmp_path), "--no-progress", "--threads", "1"])
+
+
+def test_resume_continues_exactly(monkeypatch, tmp_path):
+    args = ["--batch-size", "16", "--iterations", "6", "--checkpoint-every", "3", "--validate-every", "100"]
+    _toy_training(monkeypatch, tmp_path / "a", args)
+    full = torch.load(tmp_path / "a" / "model.pt", weights_only=True)["state_dict"]
+
+    from learned.mccnn import train
+
+    real_draw = PatchSampler.draw
+    calls = {"n": 0}
+
+    def interrupting_draw(self, n):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt  # dies after the checkpoint at iteration 3
+        return real_draw(self, n)
+
+    monkeypatch.setattr(PatchSampler, "draw", interrupting_draw)
+    with pytest.raises(KeyboardInterrupt):
+        _toy_training(monkeypatch, tmp_path / "b", args)
+    monkeypatch.setattr(PatchSampler, "draw", real_draw)
+    ck = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
+    assert ck["iteration"] == 3
+    _toy_training(monkeypatch, tmp_path / "b", args + ["--resume"])
+    resumed = torch.load(tmp_path / "b" / "model.pt", weights_only=True)["state_dict"]
+    for k in full:
+        torch.testing.assert_close(full[k], resumed[k], rtol=0, atol=0)
+    meta_a = json.loads((tmp_path / "a" / "model.json").read_text())
+    meta_b = json.loads((tmp_path / "b" / "model.json").read_text())
+    assert meta_a["final_loss"] == meta_b["final_loss"]
+    assert len(meta_b["command"]) == 2 and "--resume" in meta_b["command"][1]
+    assert train  # module imported for monkeypatching
+
+
+@pytest.mark.slow
+def test_short_training_lowers_loss_and_validation_error(monkeypatch, tmp_path):
+    from learned.mccnn import train
+    from stereokit.datasets.synthetic import make_scene
+
+    def scene(seed):
+        return make_scene(seed, height=120, width=160, max_disp=24)
+
+    monkeypatch.setattr(train, "load_training_pairs", lambda specs: [scene(s) for s in range(4)])
+    val = scene(50)
+    monkeypatch.setattr(train, "load_validation_pairs", lambda spec, ds=1: [val])
+    torch.manual_seed(3)  # the network train.main builds with --seed 3
+    before = train.triplet_error(FastNet("middlebury"), [val], OFFSETS[("middlebury", "fast")])
+    args = ["--batch-size", "64", "--iterations", "400", "--checkpoint-every", "100", "--validate-every", "200",
+            "--seed", "3", "--out", str(tmp_path), "--no-progress", "--threads", "1"]
+    train.main(args)
+    hist = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert hist[-1]["loss"] < hist[0]["loss"]
+    assert hist[-1]["val_triplet_err"] < before - 5, (before, hist)
+
+
+# ------------------------------------------------------------------------------------------------ weights
+
+
+def test_corrupt_and_mismatched_weight_files(tmp_path):
+    from learned.mccnn.train import export_weights
+    from learned.mccnn.weights import load_model, model_from_file
+
+    good = tmp_path / "fast.pt"
+    export_weights(FastNet("middlebury"), good, {"note": "test"})
+    assert json.loads(good.with_suffix(".json").read_text())["note"] == "test"
+    assert isinstance(model_from_file(good), FastNet)
+
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[:1000])
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a torch file at all")
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    for bad in (truncated, garbage, empty, tmp_path / "missing.pt"):
+        with pytest.raises(StereoKitError, match=bad.name):
+            model_from_file(bad)
+
+    acrt = tmp_path / "acrt.pt"
+    export_weights(AccurateNet("middlebury"), acrt, {})
+    with pytest.raises(StereoKitError, match="acrt.pt.*not MC-CNN-fast"):
+        load_model("fast", weights=acrt)
+
+    wrong_shape = tmp_path / "wrong_shape.pt"
+    sd = FastNet("middlebury").state_dict()
+    sd["tower.0.weight"] = torch.zeros(32, 1, 3, 3)
+    torch.save({"format": "stereokit-mccnn-1", "arch": "fast", "setting": "middlebury", "in_channels": 1, "state_dict": sd}, wrong_shape)
+    with pytest.raises(StereoKitError, match="wrong_shape.pt.*tower.0.weight"):
+        model_from_file(wrong_shape)
+
+    kitti_as_mb = tmp_path / "kitti_as_mb.pt"
+    torch.save({"format": "stereokit-mccnn-1", "arch": "fast", "setting": "middlebury", "in_channels": 1,
+                "state_dict": FastNet("kitti").state_dict()}, kitti_as_mb)
+    with pytest.raises(StereoKitError, match="kitti_as_mb.pt.*missing keys"):
+        model_from_file(kitti_as_mb)
+
+    pickled = tmp_path / "pickled.pt"
+    torch.save({"state_dict": FastNet("middlebury")}, pickled)  # a module object: refused by weights_only
+    with pytest.raises(StereoKitError, match="pickled.pt"):
+        model_from_file(pickled)
+
+
+def test_bare_state_dict_needs_and_uses_arch(tmp_path):
+    from learned.mccnn.weights import model_from_file
+
+    p = tmp_path / "bare.pt"
+    torch.save(FastNet("kitti").state_dict(), p)
+    with pytest.raises(StereoKitError, match="which MC-CNN architecture"):
+        model_from_file(p)
+    m = model_from_file(p, arch="fast")
+    assert isinstance(m, FastNet) and m.setting == "kitti"
+
+
+# ------------------------------------------------------------------------------------------------ post-processing
+
+
+def _labels_reference(dl, dr, tol=1.0):
+    H, W = dl.shape
+    out = np.zeros((H, W), np.uint8)
+    for y in range(H):
+        for x in range(W):
+            d = dl[y, x]
+            xr = int(np.rint(x - d))
+            if 0 <= xr < W and abs(d - dr[y, xr]) <= tol:
+                continue
+            ok = any(abs(dp - dr[y, x - dp]) <= tol for dp in range(0, x + 1))
+            out[y, x] = 1 if ok else 2
+    return out
+
+
+def test_lr_labels_match_the_papers_rule():
+    from stereokit.postprocess import MISMATCH, OCCLUSION, lr_labels
+
+    rng = np.random.default_rng(0)
+    dl = rng.integers(0, 8, (6, 25)).astype(np.float32)
+    dr = rng.integers(0, 8, (6, 25)).astype(np.float32)
+    np.testing.assert_array_equal(lr_labels(dl, dr), _labels_reference(dl, dr))
+    # a scene: background d=2, foreground d=9 on x >= 12; the right view sees the foreground at xr 3..10
+    dl = np.array([[2] * 12 + [9] * 8], np.float32)
+    dr = np.array([[2] * 3 + [9] * 8 + [2] * 9], np.float32)
+    lab = lr_labels(dl, dr)
+    assert (lab[0, 12:] == 0).all() and (lab[0, 2:5] == 0).all()
+    # background hidden behind the foreground in the right view (x = 5 and 11 pass some d' within the 1 px tolerance)
+    assert (lab[0, 6:11] == OCCLUSION).all() and lab[0, 5] == lab[0, 11] == MISMATCH
+    dl2 = dl.copy()
+    dl2[0, 15] = 5.0  # a visible foreground pixel with a wrong disparity
+    assert lr_labels(dl2, dr)[0, 15] == MISMATCH
+
+
+def test_interpolate_lr_occlusion_left_and_mismatch_median():
+    from stereokit.postprocess import interpolate_lr
+
+    disp = np.arange(35, dtype=np.float32).reshape(5, 7)
+    labels = np.zeros((5, 7), np.uint8)
+    labels[2, 3:5] = 2  # occlusions: take the first correct pixel to the left
+    labels[0, 0] = 2  # none to the left: the first to the right
+    labels[4, 6] = 1  # mismatch: median over the 16 directions' nearest correct pixels
+    out = interpolate_lr(disp, labels)
+    assert out[2, 3] == out[2, 4] == disp[2, 2]
+    assert out[0, 0] == disp[0, 1]
+    neigh = [disp[4, 5], disp[3, 5], disp[3, 6], disp[2, 5], disp[3, 4]]  # directions staying inside
+    assert out[4, 6] == np.median(neigh)
+    ok = labels == 0
+    np.testing.assert_array_equal(out[ok], disp[ok])
+
+
+def test_subpixel_parabola_recovers_quadratic_minimum():
+    from stereokit.postprocess import subpixel_parabola
+
+    d = np.arange(10, dtype=np.float32)
+    true = np.array([[3.3, 5.75], [1.5, 8.1]], np.float32)
+    vol = ((d[None, None, :] - true[..., None]) ** 2).astype(np.float32)
+    wta = np.rint(true).astype(np.float32)
+    np.testing.assert_allclose(subpixel_parabola(wta, vol), true, atol=1e-5)
+    vol2 = vol.copy()
+    vol2[0, 0, 2] = np.inf  # a neighbour at +inf: keep the integer value
+    assert subpixel_parabola(wta, vol2)[0, 0] == 3.0
+    np.testing.assert_allclose(subpixel_parabola(wta + 5, vol, min_disp=5), true + 5, atol=1e-5)
+
+
+def test_thresholded_gaussian_against_brute_force_and_keeps_edges():
+    from stereokit.postprocess import thresholded_gaussian
+
+    rng = np.random.default_rng(1)
+    disp = rng.uniform(0, 6, (9, 11)).astype(np.float32)
+    disp[3, 4] = np.nan
+    sigma, t = 1.2, 2.0
+    out = thresholded_gaussian(disp, sigma, t)
+    r = int(np.ceil(3 * sigma))
+    ref = np.full_like(disp, np.nan)
+    for y in range(9):
+        for x in range(11):
+            if np.isnan(disp[y, x]):
+                continue
+            num = den = 0.0
+            for yy in range(max(0, y - r), min(9, y + r + 1)):
+                for xx in range(max(0, x - r), min(11, x + r + 1)):
+                    if abs(disp[yy, xx] - disp[y, x]) < t:
+                        w = np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / (2 * sigma**2))
+                        num, den = num + w * disp[yy, xx], den + w
+            ref[y, x] = num / den
+    np.testing.assert_allclose(out, ref, rtol=1e-5, equal_nan=True)
+    step = np.where(np.arange(20)[None, :] < 10, 10.0, 30.0).repeat(6, 0).astype(np.float32)
+    np.testing.assert_array_equal(thresholded_gaussian(step, 3.0, 2.0), step)
+
+
+# ------------------------------------------------------------------------------------------------ matcher
+
+
+def test_right_cost_volume_definition():
+    from learned.mccnn.matcher import right_cost_volume
+
+    rng = np.random.default_rng(2)
+    vol = rng.random((3, 12, 4)).astype(np.float32)
+    for min_disp in (0, 2, -1):
+        vr = right_cost_volume(vol, min_disp)
+        for x in range(12):
+            for k in range(4):
+                xl = x + min_disp + k
+                expect = vol[:, xl, k] if 0 <= xl < 12 else np.full(3, np.inf, np.float32)
+                np.testing.assert_array_equal(vr[:, x, k], expect)
+
+
+@pytest.fixture(scope="module")
+def random_fast_weights(tmp_path_factory):
+    from learned.mccnn.train import export_weights
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("w") / "random_fast.pt"
+    export_weights(FastNet("middlebury"), path, {})
+    return path
+
+
+def test_mccnn_fast_pipeline_runs_and_is_deterministic(random_fast_weights):
+    from learned.mccnn.matcher import mccnn_fast
+
+    pair = _shifted_pair(seed=5, h=24, w=48, d=4)
+    a = mccnn_fast(pair, 12, weights=random_fast_weights, device="cpu")
+    b = mccnn_fast(pair, 12, weights=random_fast_weights, device="cpu")
+    assert a.shape == pair.shape and a.dtype == np.float32
+    np.testing.assert_array_equal(a, b)
+    assert np.isfinite(a).mean() > 0.9
+    with pytest.raises(StereoKitError, match="unknown MC-CNN parameter"):
+        mccnn_fast(pair, 12, weights=random_fast_weights, sgm_p1=3)
+    with pytest.raises(StereoKitError, match="preset"):
+        mccnn_fast(pair, 12, weights=random_fast_weights, preset="eth3d")
+    with pytest.raises(StereoKitError):
+        mccnn_fast(pair, 60, weights=random_fast_weights)  # range wider than the image
+
+
+def test_registered_and_acrt_without_weights_is_a_clear_error():
+    from learned.mccnn.weights import shipped_weights
+    from stereokit import matchers
+
+    assert "mccnn-fast" in matchers and "mccnn-acrt" in matchers
+    if shipped_weights("acrt").exists():
+        pytest.skip("accurate weights are shipped")
+    pair = _shifted_pair(h=24, w=48)
+    with pytest.raises(StereoKitError, match="no MC-CNN-acrt weights are shipped.*stereokit train mccnn --arch acrt"):
+        matchers["mccnn-acrt"](pair, 8)
+
+
+def test_shipped_fast_weights_load_safely_and_beat_a_random_network():
+    import cv2
+
+    from learned.mccnn.train import wta_error
+    from learned.mccnn.weights import model_from_file, shipped_weights
+
+    path = shipped_weights("fast")
+    if not path.exists():
+        pytest.skip("no shipped fast weights")
+    obj = torch.load(path, weights_only=True)
+    assert obj["arch"] == "fast" and obj["format"] == "stereokit-mccnn-1"
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert {"data", "iterations", "seed", "validation", "command"} <= set(meta)
+    trained = model_from_file(path)
+    from stereokit.datasets import open_dataset
+
+    full = open_dataset("sample")[0]
+    h, w = full.height // 3, full.width // 3  # 1/3 scale keeps this test fast
+    gt = cv2.resize(np.nan_to_num(full.gt, nan=-1), (w, h), interpolation=cv2.INTER_NEAREST) / 3
+    gt[gt < 0] = np.nan
+    pair = StereoPair(cv2.resize(full.left_gray, (w, h), interpolation=cv2.INTER_AREA),
+                      cv2.resize(full.right_gray, (w, h), interpolation=cv2.INTER_AREA), gt=gt, name="sample/3")
+    torch.manual_seed(0)
+    random_err = wta_error(FastNet("middlebury"), [pair], device="cpu")
+    trained_err = wta_error(trained, [pair], device="cpu")
+    assert trained_err < random_err - 10, (trained_err, random_err)

@@ -1,0 +1,83 @@
+"""Refinement: NaN-aware median, speckle removal, background fill."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stereokit import StereoKitError
+from stereokit.fill import fill_invalid_background
+from stereokit.refine import fill_invalid, median_filter, remove_speckles
+
+
+def reference_median(disp, size):
+    r = size // 2
+    h, w = disp.shape
+    out = np.full_like(disp, np.nan)
+    for y in range(h):
+        for x in range(w):
+            if np.isnan(disp[y, x]):
+                continue
+            win = disp[max(y - r, 0) : y + r + 1, max(x - r, 0) : x + r + 1]
+            vals = np.sort(win[~np.isnan(win)])
+            out[y, x] = vals[(len(vals) - 1) // 2]
+    return out
+
+
+@pytest.mark.parametrize("size", [3, 5])
+def test_median_ignores_invalid_pixels(size):
+    rng = np.random.default_rng(0)
+    disp = rng.random((15, 17)).astype(np.float32) * 30
+    disp[rng.random(disp.shape) < 0.3] = np.nan
+    out = median_filter(disp, size)
+    np.testing.assert_array_equal(out, reference_median(disp, size))
+
+
+def test_median_removes_salt_keeps_edges():
+    disp = np.full((9, 9), 5.0, np.float32)
+    disp[:, 5:] = 20.0
+    disp[2, 2] = 50.0
+    out = median_filter(disp, 3)
+    assert out[2, 2] == 5.0
+    assert np.array_equal(out[:, 4], disp[:, 4]) and np.array_equal(out[:, 5], disp[:, 5])
+    assert np.array_equal(median_filter(disp, 1), disp)
+    with pytest.raises(StereoKitError, match="odd"):
+        median_filter(disp, 4)
+
+
+def test_speckles_removed_by_size_and_difference():
+    disp = np.full((20, 20), 10.0, np.float32)
+    disp[5:7, 5:8] = 30.0  # a 6-pixel blob far from its surroundings
+    disp[12:14, 12:14] = 10.5  # within max_diff of the background: part of it
+    disp[0, 0] = np.nan
+    out = remove_speckles(disp, max_size=10, max_diff=1.0)
+    assert np.all(np.isnan(out[5:7, 5:8]))
+    assert np.all(out[12:14, 12:14] == 10.5)
+    assert np.isnan(out[0, 0]) and np.isnan(out).sum() == 7
+    kept = remove_speckles(disp, max_size=5, max_diff=1.0)
+    assert np.all(kept[5:7, 5:8] == 30.0)
+    assert np.array_equal(remove_speckles(disp, max_size=0), disp, equal_nan=True)
+
+
+def test_speckles_with_negative_and_subpixel_disparities():
+    disp = np.full((10, 10), -3.25, np.float32)
+    disp[4, 4] = -1.0  # 2.25 px off: a speckle at max_diff 2, not at max_diff 3
+    assert np.isnan(remove_speckles(disp, 4, 2.0)[4, 4])
+    assert remove_speckles(disp, 4, 3.0)[4, 4] == -1.0
+    assert np.all(remove_speckles(disp, 4, 2.0)[disp == -3.25] == -3.25)
+
+
+def test_fill_is_the_kitti_background_interpolation():
+    rng = np.random.default_rng(1)
+    disp = rng.random((12, 14)).astype(np.float32) * 10
+    disp[rng.random(disp.shape) < 0.4] = np.nan
+    np.testing.assert_array_equal(fill_invalid(disp), fill_invalid_background(disp))
+    assert not np.isnan(fill_invalid(disp)).any()
+
+
+@pytest.mark.parametrize("size", [3, 5, 7])
+def test_median_fast_path_is_exact(size):
+    rng = np.random.default_rng(4)
+    disp = (rng.random((40, 50)) * 60).astype(np.float32)
+    disp[rng.random(disp.shape) < 0.02] = np.nan
+    np.testing.assert_array_equal(median_filter(disp, size), reference_median(disp, size))

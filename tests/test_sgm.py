@@ -1,0 +1,255 @@
+"""SGM kernel against a plain NumPy reference of the same recurrence, and input validation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stereokit import StereoKitError
+from stereokit.sgm import cost_scale, path_directions, scaled_penalties, sgm, sgm_mccnn
+
+
+def reference_sgm(cost, P1, P2, paths=8, guide=None, p2_gamma=1.0, mccnn=None, average=False, round_p2=False):
+    """Textbook SGM in float64, one direction at a time (slow; tiny volumes only).
+
+    mccnn: dict(left, right, Q1, Q2, D, V, min_disp) for MC-CNN's penalty scheme. round_p2: the adaptive P2
+    rounded to the nearest integer (what sgm does when costs and penalties are integers).
+    """
+    cost = np.asarray(cost, np.float64)
+    H, W, Dn = cost.shape
+    inf = np.isinf(cost)
+    c = cost.copy()
+    fin_max = np.where(inf, -np.inf, c).max(axis=2, keepdims=True)
+    fin_max = np.where(np.isfinite(fin_max), fin_max, 0.0)
+    c = np.where(inf, fin_max, c)
+    total = np.zeros_like(c)
+    dirs = path_directions(paths)
+    for dx, dy in dirs:
+        L = np.zeros_like(c)
+        ys = range(H) if (dy > 0 or (dy == 0 and dx > 0)) else range(H - 1, -1, -1)
+        xs = list(range(W)) if dx >= 0 else list(range(W - 1, -1, -1))
+        for y in ys:
+            for x in xs:
+                px, py = x - dx, y - dy
+                if not (0 <= px < W and 0 <= py < H):
+                    L[y, x] = c[y, x]
+                    continue
+                prev = L[py, px]
+                pm = prev.min()
+                p1 = np.full(Dn, float(P1))
+                p2 = np.full(Dn, float(P2))
+                if guide is not None:
+                    g = abs(float(guide[y, x]) - float(guide[py, px]))
+                    p2[:] = max(float(P1), float(P2) / (1.0 + g / p2_gamma))
+                    if round_p2:
+                        p2[:] = np.floor(p2 + 0.5)
+                if mccnn is not None:
+                    lf, rt = mccnn["left"], mccnn["right"]
+                    thr = mccnn["D"]
+                    a1 = abs(float(lf[y, x]) - float(lf[py, px])) >= thr
+                    for d in range(Dn):
+                        xr = x - (mccnn["min_disp"] + d)
+                        xq = xr - dx
+                        if 0 <= xr < W and 0 <= xq < W:
+                            a2 = abs(float(rt[y, xr]) - float(rt[py, xq])) >= thr
+                        else:
+                            a2 = True
+                        div = mccnn["Q2"] if (a1 and a2) else (mccnn["Q1"] if (a1 or a2) else 1.0)
+                        p1[d] = P1 / div / (mccnn["V"] if dx == 0 else 1.0)
+                        p2[d] = P2 / div
+                up = np.concatenate([[np.inf], prev[:-1]])  # L(p-r, d-1)
+                dn = np.concatenate([prev[1:], [np.inf]])  # L(p-r, d+1)
+                best = np.minimum.reduce([prev, up + p1, dn + p1, pm + p2])
+                L[y, x] = c[y, x] + best - pm
+        total += L
+    if average:
+        total /= len(dirs)
+    total[inf] = np.inf
+    return total
+
+
+def _int_volume(rng, H=9, W=13, D=6, hi=40, min_disp=0, invalid=True):
+    vol = rng.integers(0, hi, size=(H, W, D)).astype(np.float32)
+    if invalid:
+        x = np.arange(W)[None, :, None]
+        d = min_disp + np.arange(D)[None, None, :]
+        vol = np.where(x - d < 0, np.float32(np.inf), vol).astype(np.float32)
+    return vol
+
+
+@pytest.mark.parametrize("paths", [4, 8, 16])
+def test_equals_reference_integer_costs(paths):
+    rng = np.random.default_rng(paths)
+    vol = _int_volume(rng)
+    got = sgm(vol, 3, 20, paths=paths)
+    want = reference_sgm(vol, 3, 20, paths)
+    assert got.dtype == np.float32 and got.shape == vol.shape
+    np.testing.assert_array_equal(got, want.astype(np.float32))
+
+
+@pytest.mark.parametrize("paths", [4, 8, 16])
+def test_adaptive_p2_equals_reference(paths):
+    rng = np.random.default_rng(10 + paths)
+    vol = _int_volume(rng, H=8, W=11, D=5)
+    # guide values 0/1 with gamma 1: P2' in {P2, P2 / 2} -> integer arithmetic, exact comparison
+    guide = rng.integers(0, 2, size=vol.shape[:2]).astype(np.float32)
+    got = sgm(vol, 2, 24, paths=paths, guide=guide, p2_gamma=1.0)
+    want = reference_sgm(vol, 2, 24, paths, guide=guide, p2_gamma=1.0)
+    np.testing.assert_array_equal(got, want.astype(np.float32))
+    # a generic float guide on integer costs: P2' rounded to an integer, exact integer arithmetic
+    guide = rng.random(vol.shape[:2]).astype(np.float32)
+    got = sgm(vol, 2, 24, paths=paths, guide=guide, p2_gamma=0.1)
+    want = reference_sgm(vol, 2, 24, paths, guide=guide, p2_gamma=0.1, round_p2=True)
+    np.testing.assert_array_equal(got, want.astype(np.float32))
+    assert not np.array_equal(got, sgm(vol, 2, 24, paths=paths))  # the guide matters
+    # non-integer costs: float32 arithmetic, P2' not rounded
+    volf = vol + np.float32(0.25)
+    got = sgm(volf, 2, 24, paths=paths, guide=guide, p2_gamma=0.1)
+    want = reference_sgm(volf, 2, 24, paths, guide=guide, p2_gamma=0.1)
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+@pytest.mark.parametrize("paths", [4, 8])
+@pytest.mark.parametrize("min_disp", [0, 2, -1])
+def test_mccnn_scheme_equals_reference(paths, min_disp):
+    rng = np.random.default_rng(paths * 7 + min_disp)
+    H, W, D = 9, 14, 6
+    vol = _int_volume(rng, H, W, D, min_disp=min_disp)
+    left = rng.integers(0, 4, size=(H, W)).astype(np.float32)
+    right = rng.integers(0, 4, size=(H, W)).astype(np.float32)
+    # penalties and divisors chosen so every P / Q / V is an integer: exact comparison
+    kw = dict(Q1=2.0, Q2=4.0, D=2.0, V=2.0, min_disp=min_disp)
+    got = sgm_mccnn(vol, left, right, 16, 64, paths=paths, **kw)
+    want = reference_sgm(vol, 16, 64, paths, mccnn=dict(left=left, right=right, **kw), average=True)
+    np.testing.assert_array_equal(got, want.astype(np.float32))
+    # the intensity edges lower the penalties: a different result from constant penalties
+    assert not np.array_equal(got, sgm(vol, 16, 64, paths=paths) / paths)
+
+
+def test_mccnn_float_parameters_close_to_reference():
+    rng = np.random.default_rng(5)
+    H, W, D = 8, 12, 5
+    vol = rng.random((H, W, D)).astype(np.float32)
+    left = rng.standard_normal((H, W)).astype(np.float32)
+    right = rng.standard_normal((H, W)).astype(np.float32)
+    kw = dict(Q1=4.0, Q2=8.0, D=0.08, V=1.5, min_disp=0)  # MC-CNN Middlebury fast
+    got = sgm_mccnn(vol, left, right, 2.3, 55.9, **kw)
+    want = reference_sgm(vol, 2.3, 55.9, 4, mccnn=dict(left=left, right=right, **kw), average=True)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_inf_handling():
+    rng = np.random.default_rng(3)
+    vol = _int_volume(rng, H=6, W=10, D=5, min_disp=1)
+    vol[2, 7, :] = np.inf  # a pixel with no valid disparity at all
+    got = sgm(vol, 1, 8, paths=8)
+    want = reference_sgm(vol, 1, 8, 8)
+    np.testing.assert_array_equal(got, want.astype(np.float32))
+    assert np.array_equal(np.isinf(got), np.isinf(vol))
+    assert np.isfinite(got[~np.isinf(vol)]).all()
+    # the winner is never an invalid disparity
+    k = np.argmin(got, axis=2)
+    some_valid = np.isfinite(vol).any(axis=2)
+    assert not np.isinf(np.take_along_axis(vol, k[..., None], 2)[..., 0][some_valid]).any()
+
+
+def test_zero_penalties_is_sum_of_costs():
+    rng = np.random.default_rng(4)
+    vol = rng.random((7, 9, 4)).astype(np.float32)
+    # with P1 = P2 = 0 every path cost is C + min_k L(p-r, k) - min_k L(p-r, k) = C: the sum is paths * C
+    np.testing.assert_allclose(sgm(vol, 0, 0, paths=8), 8 * vol, rtol=1e-6)
+
+
+def test_recovers_disparity_of_noisy_plane():
+    rng = np.random.default_rng(6)
+    H, W, D = 20, 30, 8
+    vol = rng.random((H, W, D)).astype(np.float32)
+    vol[:, :, 5] -= 0.3  # weak, noisy evidence for d = 5 everywhere
+    wta = np.argmin(vol, axis=2)
+    agg = np.argmin(sgm(vol, 2.0, 4.0, paths=8), axis=2)
+    assert (agg == 5).all() and (wta == 5).mean() < 0.5
+
+
+def test_deterministic():
+    rng = np.random.default_rng(8)
+    vol = rng.random((10, 12, 6)).astype(np.float32)
+    assert np.array_equal(sgm(vol, 0.1, 0.5, 16), sgm(vol, 0.1, 0.5, 16))
+
+
+@pytest.mark.parametrize(
+    "vol, kw, msg",
+    [
+        (np.zeros((4, 5), np.float32), {}, "3-D"),
+        (np.zeros((4, 5, 3), np.float64), {}, "float32"),
+        (np.zeros((4, 5, 3), np.uint16), {}, "float32"),
+        (np.zeros((0, 5, 3), np.float32), {}, "empty"),
+        (np.zeros((4, 5, 3), np.float32), {"paths": 6}, "paths"),
+        (np.zeros((4, 5, 3), np.float32), {"paths": True}, "paths"),
+        (np.zeros((4, 5, 3), np.float32), {"P1": -1}, "P1"),
+        (np.zeros((4, 5, 3), np.float32), {"P2": -1.0}, "P2"),
+        (np.zeros((4, 5, 3), np.float32), {"P1": 5, "P2": 2}, "P2"),
+        (np.zeros((4, 5, 3), np.float32), {"P1": float("nan")}, "P1"),
+        (np.zeros((4, 5, 3), np.float32), {"guide": np.zeros((4, 6))}, "guide"),
+        (np.zeros((4, 5, 3), np.float32), {"guide": np.full((4, 5), np.nan)}, "guide"),
+        (np.zeros((4, 5, 3), np.float32), {"guide": np.zeros((4, 5)), "p2_gamma": 0}, "p2_gamma"),
+    ],
+)
+def test_bad_input(vol, kw, msg):
+    args = {"P1": 1, "P2": 4, **kw}
+    with pytest.raises(StereoKitError, match=msg):
+        sgm(vol, **args)
+
+
+@pytest.mark.parametrize("bad", [np.nan, -np.inf])
+def test_nan_in_volume(bad):
+    vol = np.zeros((4, 5, 3), np.float32)
+    vol[1, 2, 0] = bad
+    with pytest.raises(StereoKitError, match="NaN"):
+        sgm(vol, 1, 4)
+
+
+def test_mccnn_bad_input():
+    vol = np.zeros((4, 5, 3), np.float32)
+    img = np.zeros((4, 5), np.float32)
+    with pytest.raises(StereoKitError, match="right"):
+        sgm_mccnn(vol, img, np.zeros((3, 5)), 1, 4, 2, 4, 0.1, 1.5)
+    with pytest.raises(StereoKitError, match="Q1"):
+        sgm_mccnn(vol, img, img, 1, 4, 0, 4, 0.1, 1.5)
+    with pytest.raises(StereoKitError, match="V"):
+        sgm_mccnn(vol, img, img, 1, 4, 2, 4, 0.1, -1)
+    with pytest.raises(StereoKitError, match="paths"):
+        sgm_mccnn(vol, img, img, 1, 4, 2, 4, 0.1, 1.5, paths=5)
+
+
+def test_scaled_penalties_follow_cost_units():
+    rng = np.random.default_rng(9)
+    vol = rng.random((10, 12, 8)).astype(np.float32)
+    p = scaled_penalties(vol, 0.1, 1.0)
+    p10 = scaled_penalties(vol * 10, 0.1, 1.0)
+    np.testing.assert_allclose(np.array(p10), 10 * np.array(p), rtol=1e-5)
+    assert cost_scale(vol) > 0
+    # aggregating a rescaled volume with rescaled penalties gives the rescaled result
+    a = sgm(vol, *p)
+    b = sgm(vol * 10, *p10)
+    np.testing.assert_allclose(b, 10 * a, rtol=1e-4)
+
+
+@pytest.mark.parametrize("paths", [4, 8, 16])
+def test_float_arithmetic_equals_reference(paths):
+    # half-integer penalties force the float32 kernel; all values stay multiples of 0.5: exact
+    rng = np.random.default_rng(20 + paths)
+    vol = _int_volume(rng)
+    np.testing.assert_array_equal(sgm(vol, 2.5, 20.5, paths), reference_sgm(vol, 2.5, 20.5, paths).astype(np.float32))
+    # negative costs (float kernel, scalar minimum)
+    neg = np.where(np.isinf(vol), vol, vol - 25).astype(np.float32)
+    np.testing.assert_array_equal(sgm(neg, 3, 20, paths), reference_sgm(neg, 3, 20, paths).astype(np.float32))
+
+
+def test_int16_overflow_falls_back_to_float():
+    # a cost too large for the int16 sums, hidden from the sparse pre-check: the kernel notices and redoes in float
+    rng = np.random.default_rng(30)
+    vol = _int_volume(rng, H=40, W=40, D=4)
+    vol[1, 1, 2] = 40000
+    np.testing.assert_array_equal(sgm(vol, 3, 20, 8), reference_sgm(vol, 3, 20, 8).astype(np.float32))
+    vol[1, 1, 2] = 7.5  # not an integer
+    np.testing.assert_array_equal(sgm(vol, 3, 20, 8), reference_sgm(vol, 3, 20, 8).astype(np.float32))

@@ -101,9 +101,12 @@ def _step2(P, k0, c, acc, add, buf, bufi, mins, minsi, ry, x, p1, e, pm, nonneg)
     """As _step4 for 2 directions."""
 
 
-def _mccnn_steps(P, c, acc, buf, bufi, mins, minsi, pm, x, y, ry, sgn, dxs, dys, left, right, min_disp, thr, P1, P2,
-                 Q1, Q2, V, p1d, p2d, nonneg):
-    """All directions' steps at pixel (y, x) with MC-CNN's per-disparity penalties (float32 only)."""
+def _mccnn_steps(P, c, acc, buf, bufi, mins, minsi, pm, x, y, ry, sgn, dxs, dys, left, right, min_disp, thr, ptab,
+                 above_r, p1d, p2d, nonneg):
+    """All directions' steps at pixel (y, x) with MC-CNN's per-disparity penalties (float32 only).
+
+    ptab[k, 0 or 1, n]: P1 or P2 of direction k when n (0, 1, 2) of the intensity differences reach D;
+    above_r[k, xr]: the right-image difference at column xr of this row reaches D (per row, see _sweep)."""
 
 
 def _store(srow, x, acc, mask):
@@ -306,51 +309,35 @@ def _step_vec(prev, cur, curi, c, acc, p1d, p2d, pm, mins, minsi, k, ry, x, nonn
 
 
 @overload(_mccnn_steps, inline="always")
-def _ov_mccnn_steps(P, c, acc, buf, bufi, mins, minsi, pm, x, y, ry, sgn, dxs, dys, left, right, min_disp, thr, P1, P2,
-                    Q1, Q2, V, p1d, p2d, nonneg):
+def _ov_mccnn_steps(P, c, acc, buf, bufi, mins, minsi, pm, x, y, ry, sgn, dxs, dys, left, right, min_disp, thr, ptab,
+                    above_r, p1d, p2d, nonneg):
     if _is_int16(c):  # MC-CNN's penalties are never run in int16: compile nothing for it
 
-        def noop(P, c, acc, buf, bufi, mins, minsi, pm, x, y, ry, sgn, dxs, dys, left, right, min_disp, thr, P1, P2,
-                 Q1, Q2, V, p1d, p2d, nonneg):
+        def noop(P, c, acc, buf, bufi, mins, minsi, pm, x, y, ry, sgn, dxs, dys, left, right, min_disp, thr, ptab,
+                 above_r, p1d, p2d, nonneg):
             pass
 
         return noop
 
-    def impl(P, c, acc, buf, bufi, mins, minsi, pm, x, y, ry, sgn, dxs, dys, left, right, min_disp, thr, P1, P2,
-             Q1, Q2, V, p1d, p2d, nonneg):
+    def impl(P, c, acc, buf, bufi, mins, minsi, pm, x, y, ry, sgn, dxs, dys, left, right, min_disp, thr, ptab,
+             above_r, p1d, p2d, nonneg):
         H, W = left.shape
         D = c.shape[0]
-        nd = dxs.shape[0]
-        zero = np.float32(0.0)
         for d in range(D):
-            acc[d] = zero
-        for k in range(nd):
-            dx = sgn * dxs[k]
-            px = x - dx
+            acc[d] = np.float32(0.0)
+        for k in range(dxs.shape[0]):
+            px = x - sgn * dxs[k]
             py = y - sgn * dys[k]
-            inside = px >= 0 and px < W and py >= 0 and py < H
-            d1 = inside and abs(left[y, x] - left[py, px]) >= thr
+            # D1 on the left image; at a path start (predecessor outside) the penalties are unused
+            d1 = 0
+            if px >= 0 and px < W and py >= 0 and py < H and abs(left[y, x] - left[py, px]) >= thr:
+                d1 = 1
             for d in range(D):
-                xr = x - (min_disp + d)  # matched position in the right image, and its predecessor
-                xq = xr - dx
-                if not inside:
-                    div = np.float32(1.0)  # path start: penalties unused
-                else:
-                    if xr < 0 or xr >= W or xq < 0 or xq >= W:
-                        d2 = True
-                    else:
-                        d2 = abs(right[y, xr] - right[py, xq]) >= thr
-                    if d1 and d2:
-                        div = Q2
-                    elif d1 or d2:
-                        div = Q1
-                    else:
-                        div = np.float32(1.0)
-                p1 = P1 / div
-                p1d[d] = p1 / V if dx == 0 else p1
-                p2d[d] = P2 / div
-            _step_vec(P[k], buf[k, ry, x], bufi[k, ry, x], c, acc, p1d, p2d, pm[k], mins,
-                      minsi, k, ry, x, nonneg)
+                xr = x - (min_disp + d)  # matched position in the right image; above_r[k, xr] holds its D2 test
+                n = d1 + (1 if (xr < 0 or xr >= W) else above_r[k, xr])
+                p1d[d] = ptab[k, 0, n]
+                p2d[d] = ptab[k, 1, n]
+            _step_vec(P[k], buf[k, ry, x], bufi[k, ry, x], c, acc, p1d, p2d, pm[k], mins, minsi, k, ry, x, nonneg)
 
     return impl
 
@@ -427,6 +414,17 @@ def _sweep(cost, hi, nonneg_map, sums, s, backward, dxs, dys, P1, P2, mode, guid
     mask = np.empty(D, sums.dtype)
     p1d = np.empty(D, np.float32)
     p2d = np.empty(D, np.float32)
+    # MC-CNN: penalties by number of differences reaching D, and per row the right image's test by column
+    # (D2 = |R(p-d) - R(p-d-r)| depends on x and d only through the column x - d)
+    ptab = np.empty((nd, 2, 3), np.float32)
+    above_r = np.zeros((nd, W), np.int64)
+    if mode == 2:
+        for k in range(nd):
+            for n in range(3):
+                div = np.float32(1.0) if n == 0 else (Q1 if n == 1 else Q2)
+                p1 = np.float32(P1) / div
+                ptab[k, 0, n] = p1 / V if dxs[k] == 0 else p1
+                ptab[k, 1, n] = np.float32(P2) / div
     slots = np.empty(3, np.int64)
     p2row = np.empty((nd, W), sums.dtype)  # P2 per direction along the row (adaptive: one vectorised pass)
     # The row's costs and sums go through row buffers, copied in ascending memory order: the pixel loop runs
@@ -442,6 +440,16 @@ def _sweep(cost, hi, nonneg_map, sums, s, backward, dxs, dys, P1, P2, mode, guid
         for x in range(W):
             for d in range(D):
                 crow[x, d] = cost[y, x, d]
+        if mode == 2:
+            for k in range(nd):
+                dx = sgn * dxs[k]
+                py = y - sgn * dys[k]
+                for xr in range(W):
+                    xq = xr - dx
+                    if py < 0 or py >= H or xq < 0 or xq >= W:
+                        above_r[k, xr] = 1  # outside the right image counts as "above" (adcensus.cu)
+                    else:
+                        above_r[k, xr] = 1 if abs(right[y, xr] - right[py, xq]) >= thr else 0
         if mode == 1:
             for k in range(nd):
                 py = min(max(y - sgn * dys[k], 0), H - 1)  # clamped: border values are not used
@@ -471,7 +479,7 @@ def _sweep(cost, hi, nonneg_map, sums, s, backward, dxs, dys, P1, P2, mode, guid
                 e[k] = pm[k] + p2row[k, x]
             if mode == 2:
                 _mccnn_steps(P, c, acc, buf, bufi, mins, minsi, pm, x, y, ry, sgn, dxs, dys, left, right, min_disp, thr,
-                             P1, P2, Q1, Q2, V, p1d, p2d, nonneg)
+                             ptab, above_r, p1d, p2d, nonneg)
             elif nd == 2:
                 _step2(P, 0, c, acc, zero, buf, bufi, mins, minsi, ry, x, P1, e, pm, nonneg)
             else:

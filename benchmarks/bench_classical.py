@@ -1,6 +1,6 @@
 """Speed, memory and accuracy of the classical matchers against OpenCV's, in one run.
 
-    python benchmarks/bench_classical.py [--runs 5] [--quick] [--out benchmarks/results_classical.md]
+    python benchmarks/bench_classical.py [--runs 5] [--quick] [--only M1,M2] [--out benchmarks/results_classical.md]
 
 Speed (per input: `sample` 741x500 with max_disp 64, and a KITTI-sized synthetic pair 1242x375 with max_disp 128):
 each matcher runs in its own fresh subprocess, so the peak memory is its own and the JIT figures are honest:
@@ -25,6 +25,9 @@ Accuracy: every matcher with its default options on `sample` and on the eleven s
 pixels with ground truth, density before filling); the table ends with the mean over the eleven scenes.
 
 The Markdown tables are printed and written to `--out` (default benchmarks/results_classical.md).
+`--only bm-sad,opencv-bm` measures a subset of matchers (ratios only when both sides are in it) and *merges* its
+rows, ratio lines and accuracy columns into the existing `--out` file (the other matchers' figures are kept, and a
+note records which rows were re-measured, when, and with which command).
 """
 
 from __future__ import annotations
@@ -75,18 +78,24 @@ def child(matcher: str, input_name: str, runs: int) -> None:
     stereokit.matchers[matcher]  # import the module: not part of the first call
     rss0 = psutil.Process().memory_info().rss
 
+    cpu = []
+
     def call() -> float:
         # a fresh pair per call, as stereokit.match does: image conversions count for every matcher
+        c0 = time.process_time()
         t0 = time.perf_counter()
         stereokit.run_matcher(stereokit.StereoPair(left, right), matcher, max_disp)
-        return time.perf_counter() - t0
+        t = time.perf_counter() - t0
+        cpu.append(time.process_time() - c0)  # all threads of the process: on a loaded machine, less noisy than wall
+        return t
 
     first = call()
     times = [call() for _ in range(runs)] or [first]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kB on Linux
     pair = loaded
     print(json.dumps({"first": first, "median": float(np.median(times)), "min": float(np.min(times)),
-                      "peak_bytes": peak - rss0, "hwd": pair.height * pair.width * max_disp}))
+                      "cpu": float(np.median(cpu[1:] or cpu)), "peak_bytes": peak - rss0,
+                      "hwd": pair.height * pair.width * max_disp}))
 
 
 def run_child(matcher: str, input_name: str, runs: int, cold_cache: bool) -> dict:
@@ -114,7 +123,7 @@ def fmt_ms(s: float) -> str:
     return f"{s * 1000:.0f}" if s >= 0.1 else f"{s * 1000:.1f}"
 
 
-def speed_tables(runs: int, inputs: list[str]) -> list[str]:
+def speed_tables(runs: int, inputs: list[str], matchers: list[str] = MATCHERS) -> list[str]:
     import cv2
     import numba
 
@@ -122,7 +131,7 @@ def speed_tables(runs: int, inputs: list[str]) -> list[str]:
     for name in inputs:
         label, max_disp = INPUTS[name]
         res = {}
-        for m in MATCHERS:
+        for m in matchers:
             warm = run_child(m, name, runs, cold_cache=False)
             if m in OURS:
                 cold = run_child(m, name, 0, cold_cache=True)
@@ -137,16 +146,22 @@ def speed_tables(runs: int, inputs: list[str]) -> list[str]:
                   f"{cv2.getNumThreads()}, load average {load:.1f} on {os.cpu_count()} CPUs.", "",
                   "| matcher | median ms | min ms | first call ms | JIT compile s | peak MB | peak / (H*W*D*4) |",
                   "|---|---|---|---|---|---|---|"]
-        for m in MATCHERS:
+        for m in matchers:
             r = res[m]
             mb = r["peak_bytes"] / 2**20
             lines.append(f"| {m} | {fmt_ms(r['median'])} | {fmt_ms(r['min'])} | {fmt_ms(r['first'])} | "
                          f"{r['jit']:.1f} | {mb:.0f} | {r['peak_bytes'] / (4 * r['hwd']):.2f} |")
-        sgm, hh, sg, bm, obm = (res[k]["median"] for k in ("sgm", "opencv-sgbm-hh", "opencv-sgbm", "bm-sad",
-                                                             "opencv-bm"))
-        lines += ["", f"- sgm / opencv-sgbm-hh = **{sgm / hh:.2f}** (target <= 1.0); sgm / opencv-sgbm = "
-                  f"{sgm / sg:.2f}; sgm / opencv-sgbm-3way = {sgm / res['opencv-sgbm-3way']['median']:.2f}",
-                  f"- bm-sad / opencv-bm = **{bm / obm:.2f}** (target <= 2.0)", ""]
+        lines.append("")
+        if all(k in res for k in ("sgm", "opencv-sgbm-hh", "opencv-sgbm", "opencv-sgbm-3way")):
+            sgm, hh, sg = (res[k]["median"] for k in ("sgm", "opencv-sgbm-hh", "opencv-sgbm"))
+            lines.append(f"- sgm / opencv-sgbm-hh = **{sgm / hh:.2f}** (target <= 1.0); sgm / opencv-sgbm = "
+                         f"{sgm / sg:.2f}; sgm / opencv-sgbm-3way = {sgm / res['opencv-sgbm-3way']['median']:.2f}")
+        if "bm-sad" in res and "opencv-bm" in res:
+            bm, obm = res["bm-sad"]["median"], res["opencv-bm"]["median"]
+            lines.append(f"- bm-sad / opencv-bm = **{bm / obm:.2f}** (target <= 2.0); CPU time (user + system of the "
+                         f"process, per call) {res['bm-sad']['cpu'] * 1000:.0f} / {res['opencv-bm']['cpu'] * 1000:.0f}"
+                         f" ms = {res['bm-sad']['cpu'] / res['opencv-bm']['cpu']:.2f}")
+        lines.append("")
     return lines
 
 
@@ -167,7 +182,7 @@ def scene_max_disp(pair) -> int:
     return 16 * math.ceil((math.floor(float(np.nanmax(pair.gt))) + 1) / 16)
 
 
-def accuracy_table(quick: bool) -> list[str]:
+def accuracy_table(quick: bool, matchers: list[str] = MATCHERS) -> list[str]:
     import stereokit
     from eval.metrics import evaluate_pair
     from stereokit.datasets import open_dataset
@@ -179,33 +194,92 @@ def accuracy_table(quick: bool) -> list[str]:
         for i, pair in enumerate(ds):
             names.append(ds.names[i])
             pairs.append((ds.names[i], pair, scene_max_disp(pair)))
-    scores = {m: {} for m in MATCHERS}
+    scores = {m: {} for m in matchers}
     for label, pair, md in pairs:
-        for m in MATCHERS:
+        for m in matchers:
             disp = stereokit.run_matcher(pair, m, md)
             r = evaluate_pair(disp, pair.gt).all
             scores[m][label] = (r["bad-2.0"], r["D1-all"], r["density"])
         print(f"  accuracy {label} done", file=sys.stderr, flush=True)
     lines = ["### Accuracy (bad-2.0 % / D1-all % / density %, KITTI-filled, all pixels with GT)", "",
-             "| scene (max_disp) | " + " | ".join(MATCHERS) + " |", "|---" * (len(MATCHERS) + 1) + "|"]
+             "| scene (max_disp) | " + " | ".join(matchers) + " |", "|---" * (len(matchers) + 1) + "|"]
     for label, _, md in pairs:
-        cells = [f"{scores[m][label][0]:.2f} / {scores[m][label][1]:.2f} / {scores[m][label][2]:.0f}" for m in MATCHERS]
+        cells = [f"{scores[m][label][0]:.2f} / {scores[m][label][1]:.2f} / {scores[m][label][2]:.0f}" for m in matchers]
         lines.append(f"| {label} ({md}) | " + " | ".join(cells) + " |")
     if names:
-        means = {m: [float(np.mean([scores[m][n][j] for n in names])) for j in range(3)] for m in MATCHERS}
-        cells = [f"**{means[m][0]:.2f}** / {means[m][1]:.2f} / {means[m][2]:.0f}" for m in MATCHERS]
+        means = {m: [float(np.mean([scores[m][n][j] for n in names])) for j in range(3)] for m in matchers}
+        cells = [f"**{means[m][0]:.2f}** / {means[m][1]:.2f} / {means[m][2]:.0f}" for m in matchers]
         lines.append(f"| mean of {len(names)} Middlebury | " + " | ".join(cells) + " |")
-        best_cv = min(("opencv-sgbm", "opencv-sgbm-hh", "opencv-sgbm-3way"), key=lambda m: means[m][0])
-        gain = 100 * (1 - means["sgm"][0] / means[best_cv][0])
-        lines += ["", f"- sgm mean bad-2.0 {means['sgm'][0]:.2f} % vs best OpenCV SGBM mode ({best_cv}) "
-                  f"{means[best_cv][0]:.2f} %: **{gain:.0f} % fewer bad pixels** (target >= 0, aim 20 %)"]
+        sgbm = ("opencv-sgbm", "opencv-sgbm-hh", "opencv-sgbm-3way")
+        if "sgm" in means and all(m in means for m in sgbm):
+            best_cv = min(sgbm, key=lambda m: means[m][0])
+            gain = 100 * (1 - means["sgm"][0] / means[best_cv][0])
+            lines += ["", f"- sgm mean bad-2.0 {means['sgm'][0]:.2f} % vs best OpenCV SGBM mode ({best_cv}) "
+                      f"{means[best_cv][0]:.2f} %: **{gain:.0f} % fewer bad pixels** (target >= 0, aim 20 %)"]
     return lines + [""]
+
+
+def _cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def merge_into(old: list[str], new: list[str], note: str) -> list[str]:
+    """`old` results with the rows, ratio lines and accuracy columns that `new` (an --only run) measured replaced."""
+    out = list(old)
+
+    def sections(lines):
+        found, current = {}, None
+        for i, line in enumerate(lines):
+            if line.startswith("### "):
+                current = line
+                found[current] = []
+            elif current is not None:
+                found[current].append(i)
+        return found
+
+    old_sec, new_sec = sections(out), sections(new)
+    for title, new_idx in new_sec.items():
+        if title not in old_sec:
+            continue
+        old_idx = old_sec[title]
+        new_table = [new[i] for i in new_idx if new[i].startswith("|")]
+        if title.startswith("### Speed"):
+            for row in new_table[2:]:
+                name = _cells(row)[0]
+                for i in old_idx:
+                    if out[i].startswith("|") and _cells(out[i])[0] == name:
+                        out[i] = row
+            for line in (new[i] for i in new_idx if new[i].startswith("- ")):
+                key = line.split("=")[0]
+                for i in old_idx:
+                    if out[i].startswith(key):
+                        out[i] = line
+        else:  # accuracy: replace the measured matchers' columns, row by row (matched on the scene label)
+            new_head = _cells(new_table[0])
+            old_tab = [i for i in old_idx if out[i].startswith("|")]
+            old_head = _cells(out[old_tab[0]])
+            new_rows = {_cells(r)[0]: _cells(r) for r in new_table[2:]}
+            for i in old_tab[2:]:
+                cells = _cells(out[i])
+                if cells[0] in new_rows:
+                    for j, m in enumerate(new_head[1:], 1):
+                        if m in old_head:
+                            cells[old_head.index(m)] = new_rows[cells[0]][j]
+                    out[i] = "| " + " | ".join(cells) + " |"
+    for i, line in enumerate(out):
+        if line.startswith("Command: "):
+            out.insert(i + 1, "")
+            out.insert(i + 2, note)
+            break
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="sample only, no shared scenes, no synthetic speed")
+    ap.add_argument("--only", help="comma-separated matchers to measure (default: all); their rows are merged "
+                    "into the existing --out file")
     ap.add_argument("--no-speed", action="store_true")
     ap.add_argument("--no-accuracy", action="store_true")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results_classical.md"))
@@ -214,18 +288,35 @@ def main(argv: list[str] | None = None) -> None:
     if args.child:
         child(args.child[0], args.child[1], args.runs)
         return
-    lines = ["## Classical matchers vs OpenCV", "",
-             f"Command: `python benchmarks/bench_classical.py{' --quick' if args.quick else ''}` "
-             f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}).", ""]
+    matchers = MATCHERS
+    if args.only:
+        matchers = [m.strip() for m in args.only.split(",") if m.strip()]
+        unknown = [m for m in matchers if m not in MATCHERS]
+        if unknown:
+            ap.error(f"unknown matcher(s) {', '.join(unknown)}; choose from {', '.join(MATCHERS)}")
+    flags = " ".join(a for a in (["--quick"] if args.quick else []) + (["--no-speed"] if args.no_speed else [])
+                     + (["--no-accuracy"] if args.no_accuracy else []) + [f"--runs {args.runs}"] * (args.runs != 5)
+                     + [f"--only {','.join(matchers)}"] * bool(args.only))
+    stamp = time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())
+    command = f"python benchmarks/bench_classical.py{' ' + flags if flags else ''}"
+    lines = ["## Classical matchers vs OpenCV", "", f"Command: `{command}` ({stamp}).", ""]
     if not args.no_speed:
-        lines += speed_tables(args.runs, ["sample"] if args.quick else list(INPUTS))
+        lines += speed_tables(args.runs, ["sample"] if args.quick else list(INPUTS), matchers)
     if not args.no_accuracy:
-        lines += accuracy_table(args.quick)
+        lines += accuracy_table(args.quick, matchers)
     text = "\n".join(lines)
     print(text)
-    tmp = Path(args.out).with_suffix(".tmp")
+    out = Path(args.out)
+    if args.only and out.exists():
+        runs = "; ".join(f"{t[4:].split(',')[0]}: {m.split(';')[0].lower()}, load average "
+                         f"{m.split('load average ')[1].split(' ')[0]}" for t, m in zip(
+                             [x for x in lines if x.startswith("### Speed")], [x for x in lines if x.startswith("Median of")]))
+        note = (f"Rows of {', '.join(matchers)} re-measured by `{command}` ({stamp}"
+                f"{'; ' + runs if runs else ''}); the others are from the run above.")
+        text = "\n".join(merge_into(out.read_text().splitlines(), lines, note))
+    tmp = out.with_suffix(".tmp")
     tmp.write_text(text + "\n")
-    os.replace(tmp, args.out)
+    os.replace(tmp, out)
 
 
 if __name__ == "__main__":

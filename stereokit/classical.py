@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from .blockmatch import block_match, block_match_supported
 from .cost import cost_volume
 from .disparity import disparity_with_lr_check, winner_takes_all
 from .errors import StereoKitError
@@ -58,6 +59,11 @@ def disparity_from_volume(
         disp = winner_takes_all(volume, min_disp, subpixel=subpixel, uniqueness=uniqueness)
     else:  # = left_right_check(winner_takes_all(...), right_disparity(...)), in one pass over the volume
         disp = disparity_with_lr_check(volume, min_disp, subpixel, uniqueness, lr_threshold)
+    return _postprocess(disp, median, speckle_size, speckle_diff, fill)
+
+
+def _postprocess(disp: np.ndarray, median: int, speckle_size: int, speckle_diff: float, fill: bool) -> np.ndarray:
+    """The refinement after winner-takes-all (and LR check): median -> speckle removal -> optional fill."""
     if median and median > 1:
         disp = median_filter(disp, median)
     if speckle_size and speckle_size > 0:
@@ -94,6 +100,13 @@ def _block_matcher(name: str, cost: str, window_default: int, refine_defaults: d
         if cost == "census":
             extra["census_window"] = params.pop("census_window", (5, 5))
         _reject_unknown(name, params)
+        if cost in ("sad", "ssd") and (color or pair.channels == 1) and block_match_supported(pair.left, pair.right):
+            # Same disparity as the volume path below (up to float ties), streamed without the (H, W, D) volume.
+            disp = block_match(pair.left, pair.right, max_disp, min_disp, window=window, squared=cost == "ssd",
+                               subpixel=refine["subpixel"], uniqueness=refine["uniqueness"],
+                               lr_threshold=refine["lr_threshold"])
+            return _postprocess(disp, refine["median"], refine["speckle_size"], refine["speckle_diff"],
+                                refine["fill"])
         left, right = _images(pair, color)
         volume = cost_volume(left, right, max_disp, min_disp, cost=cost, window=window, **extra)
         return disparity_from_volume(volume, min_disp, **refine)
@@ -110,10 +123,12 @@ bm_sad.__doc__ = """Block matching with the mean absolute difference over a `win
 
 Options: min_disp, window, color (default True: the cost is the mean over the RGB channels; False: gray), and the
 refinement options of `disparity_from_volume` (defaults: equiangular subpixel, uniqueness 10 %, LR check 1 px,
-3x3 median, speckles 100 px / 1 px, no fill)."""
+3x3 median, speckles 100 px / 1 px, no fill). uint8 / uint16 pairs (colour, or gray input) take the fused kernel
+`stereokit.blockmatch.block_match` (same disparities without the cost volume); float images and color=False on RGB the
+volume path."""
 bm_ssd = _block_matcher("bm-ssd", "ssd", 9, dict(_BM_REFINE, subpixel="parabola"), True)
 bm_ssd.__doc__ = """Block matching with the mean squared difference over a square window (default 9, colour);
-options as `bm_sad` (parabola subpixel by default)."""
+options as `bm_sad` (parabola subpixel by default; same fused fast path for uint8 / uint16 pairs)."""
 bm_ncc = _block_matcher("bm-ncc", "ncc", 7, dict(_BM_REFINE, uniqueness=0.0), False)
 bm_ncc.__doc__ = """Block matching with 1 - ZNCC over a square window (default 7) on the gray images: invariant to
 gain and bias between the views. Options as `bm_sad` (no uniqueness test by default)."""

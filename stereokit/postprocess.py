@@ -59,8 +59,18 @@ def lr_labels(disp_left: np.ndarray, disp_right: np.ndarray, tolerance: float = 
     return _lr_labels(dl, dr, np.float32(tolerance))
 
 
+@njit(cache=True)
+def _first_correct(disp, labels, y, x, step):
+    xx = x + step
+    while 0 <= xx < disp.shape[1]:
+        if labels[y, xx] == 0:
+            return disp[y, xx]
+        xx += step
+    return np.nan
+
+
 @njit(cache=True, parallel=True)
-def _interpolate(disp, labels, dirs):
+def _interpolate(disp, labels, dirs, border):
     H, W = disp.shape
     out = disp.copy()
     buf_all = np.empty((H, dirs.shape[0]), np.float32)
@@ -70,17 +80,11 @@ def _interpolate(disp, labels, dirs):
             lab = labels[y, x]
             if lab == 0:
                 continue
-            if lab == 2:  # occlusion: move left to the first correct pixel (background side)
-                v = np.nan
-                for xx in range(x - 1, -1, -1):
-                    if labels[y, xx] == 0:
-                        v = disp[y, xx]
-                        break
-                if np.isnan(v):  # nothing to the left: look right
-                    for xx in range(x + 1, W):
-                        if labels[y, xx] == 0:
-                            v = disp[y, xx]
-                            break
+            if lab == 2:  # occlusion: the first correct pixel to the left (background side); right in the border band
+                first, second = (1, -1) if x < border else (-1, 1)
+                v = _first_correct(disp, labels, y, x, first)
+                if np.isnan(v):
+                    v = _first_correct(disp, labels, y, x, second)
                 out[y, x] = v
             else:  # mismatch: median of the nearest correct pixels along 16 directions
                 n = 0
@@ -98,14 +102,20 @@ def _interpolate(disp, labels, dirs):
     return out
 
 
-def interpolate_lr(disp: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def interpolate_lr(disp: np.ndarray, labels: np.ndarray, border: int = 0) -> np.ndarray:
     """Fill the pixels `lr_labels` rejected: occlusions from the nearest correct pixel to their left (right when
-    none), mismatches with the median of the nearest correct pixels in 16 directions; NaN where nothing is found."""
+    none), mismatches with the median of the nearest correct pixels in 16 directions; NaN where nothing is found.
+
+    `border`: width of the left band where the disparity range is cut by the image edge (x < min_disp + max_disp - 1
+    for a left reference). Occlusions there are caused by the edge, not by a foreground object, and the pixels to
+    their left are no better matched, so they take the nearest correct pixel to their *right* (the KITTI devkit's
+    extrapolation does the same). border=0 is the paper's rule everywhere.
+    """
     d = np.asarray(disp, np.float32)
     lab = np.asarray(labels, np.uint8)
     if d.shape != lab.shape:
         raise StereoKitError(f"disparity {d.shape} and labels {lab.shape} differ in shape")
-    return _interpolate(d, lab, _DIRS16)
+    return _interpolate(d, lab, _DIRS16, int(border))
 
 
 @njit(cache=True, parallel=True)

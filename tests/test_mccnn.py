@@ -9,8 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from learned.mccnn.model import AccurateNet, FastNet, build_model, mccnn_cost_volume, normalize_image
-from learned.mccnn.sampler import OFFSETS, Augmentation, PatchSampler, Scene, occlusion_from_gt, prepare_scene, valid_samples
+from learned.mccnn.model import AccurateNet, FastNet, mccnn_cost_volume, normalize_image
+from learned.mccnn.sampler import OFFSETS, Augmentation, PatchSampler, occlusion_from_gt, prepare_scene, valid_samples
 from stereokit import StereoKitError, StereoPair
 
 
@@ -344,6 +344,9 @@ def test_interpolate_lr_occlusion_left_and_mismatch_median():
     assert out[4, 6] == np.median(neigh)
     ok = labels == 0
     np.testing.assert_array_equal(out[ok], disp[ok])
+    # in the left border band (range cut by the image edge) occlusions take the nearest correct pixel to the right
+    out_b = interpolate_lr(disp, labels, border=4)
+    assert out_b[2, 3] == disp[2, 5] and out_b[2, 4] == disp[2, 2]
 
 
 def test_subpixel_parabola_recovers_quadratic_minimum():
@@ -442,11 +445,14 @@ def test_registered_and_acrt_without_weights_is_a_clear_error():
         matchers["mccnn-acrt"](pair, 8)
 
 
-def test_shipped_fast_weights_load_safely_and_beat_a_random_network():
+def test_shipped_fast_weights_load_safely_and_beat_a_random_network(random_fast_weights):
     import cv2
 
-    from learned.mccnn.train import wta_error
+    from eval.metrics import evaluate_pair
+    from learned.mccnn.matcher import mccnn_fast
+    from learned.mccnn.train import triplet_error
     from learned.mccnn.weights import model_from_file, shipped_weights
+    from stereokit.datasets import open_dataset
 
     path = shipped_weights("fast")
     if not path.exists():
@@ -456,15 +462,18 @@ def test_shipped_fast_weights_load_safely_and_beat_a_random_network():
     meta = json.loads(path.with_suffix(".json").read_text())
     assert {"data", "iterations", "seed", "validation", "command"} <= set(meta)
     trained = model_from_file(path)
-    from stereokit.datasets import open_dataset
 
     full = open_dataset("sample")[0]
     h, w = full.height // 3, full.width // 3  # 1/3 scale keeps this test fast
     gt = cv2.resize(np.nan_to_num(full.gt, nan=-1), (w, h), interpolation=cv2.INTER_NEAREST) / 3
     gt[gt < 0] = np.nan
     pair = StereoPair(cv2.resize(full.left_gray, (w, h), interpolation=cv2.INTER_AREA),
-                      cv2.resize(full.right_gray, (w, h), interpolation=cv2.INTER_AREA), gt=gt, name="sample/3")
+                      cv2.resize(full.right_gray, (w, h), interpolation=cv2.INTER_AREA), gt=gt, name="sample-third")
     torch.manual_seed(0)
-    random_err = wta_error(FastNet("middlebury"), [pair], device="cpu")
-    trained_err = wta_error(trained, [pair], device="cpu")
-    assert trained_err < random_err - 10, (trained_err, random_err)
+    offsets = OFFSETS[("middlebury", "fast")]
+    assert triplet_error(trained, [pair], offsets) < triplet_error(FastNet("middlebury"), [pair], offsets) - 20
+    bad = {}
+    for name, weights in (("trained", path), ("random", random_fast_weights)):
+        disp = mccnn_fast(pair, 24, weights=weights, device="cpu")
+        bad[name] = evaluate_pair(disp, pair.gt).all.to_dict()["bad-2.0"]
+    assert bad["trained"] < bad["random"] - 5, bad

@@ -57,13 +57,18 @@ def aggregate(vol: np.ndarray, ref: np.ndarray, other: np.ndarray, p: dict, min_
 
 
 def mccnn_pipeline(pair, max_disp: int, arch: str, *, min_disp: int = 0, preset: str = "middlebury",
-                   weights=None, device=None, lr_check: bool = True, return_cost: bool = False, **overrides):
-    """The paper's stereo method with network `arch`; `overrides` replace preset hyperparameters by name."""
+                   weights=None, device=None, lr_check: bool = True, lr_border: bool = True, return_cost: bool = False,
+                   **overrides):
+    """The paper's stereo method with network `arch`; `overrides` replace preset hyperparameters by name.
+
+    lr_check=False skips the left-right check and interpolation; lr_border=False applies the paper's occlusion rule
+    (fill from the left) in the left border band too. return_cost=True also returns the final aggregated volume.
+    """
     min_disp, max_disp = check_disparity_range(pair.width, max_disp, min_disp)
     unknown = set(overrides) - _PARAM_KEYS
     if unknown:
         raise StereoKitError(f"unknown MC-CNN parameter(s) {sorted(unknown)}; known: {sorted(_PARAM_KEYS)} "
-                             f"and min_disp, preset, weights, device, lr_check")
+                             f"and min_disp, preset, weights, device, lr_check, lr_border")
     p = preset_params(preset, arch)
     p.update(overrides)
     model = load_model(arch, weights, device)
@@ -79,7 +84,9 @@ def mccnn_pipeline(pair, max_disp: int, arch: str, *, min_disp: int = 0, preset:
                               np.ascontiguousarray(left[:, ::-1]), p, min_disp)
         disp_right = winner_takes_all(agg_right, min_disp, subpixel=None)[:, ::-1]
         del agg_right, vol_right
-        disp = interpolate_lr(disp, lr_labels(disp, np.ascontiguousarray(disp_right)))
+        # Occlusions in the left band whose range the image edge cuts are filled from the right (see interpolate_lr).
+        border = min_disp + max_disp - 1 if lr_border else 0
+        disp = interpolate_lr(disp, lr_labels(disp, np.ascontiguousarray(disp_right)), border=border)
     disp = subpixel_parabola(disp, vol_left, min_disp)
     disp = median_filter(disp, 5)  # NaN-aware: invalid pixels neither vote nor get filled
     disp = thresholded_gaussian(disp, p["blur_sigma"], p["blur_t"])

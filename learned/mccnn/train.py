@@ -2,9 +2,12 @@
 
 SGD with momentum 0.9, batch 128 (pixels, each giving one positive and one negative pair, as the reference code),
 learning rate fast 0.002 / acrt 0.003 divided by 10 after 12/14 of the run (the paper's 14 epochs, lr / 10 at 12).
-Validation: WTA of the network's own cost on the held-out scenes (learned.splits.VALIDATION_SCENES), % of valid
-ground-truth pixels wrong by more than 2 px. Checkpoints (model, optimiser, RNG states, iteration) are written
-atomically to OUT/checkpoint.pt every --checkpoint-every iterations; --resume continues exactly.
+Validation on the held-out scenes (learned.splits.VALIDATION_SCENES, never trained on): `val_bad2`, the WTA of the
+network's own cost, % of valid ground-truth pixels (non-occluded where known) wrong by more than 2 px; and
+`val_triplet_err`, the training objective's error on held-out patch triplets (see `triplet_error`).
+Checkpoints (model, optimiser, RNG states, iteration) are written atomically to OUT/checkpoint.pt every
+--checkpoint-every iterations; --resume continues exactly (a different --iterations may be given on resume to
+lengthen or shorten the run; the lr drop moves with it). OUT/model.pt (+ .json) holds the final weights.
 """
 
 from __future__ import annotations
@@ -176,7 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--validation", default=None,
                    help="dataset spec holding the held-out scenes (default: middlebury:<shared data>); 'none' to skip")
     p.add_argument("--validation-downscale", type=int, default=1, help="validate at 1/N resolution (faster)")
-    p.add_argument("--iterations", type=int, default=20000)
+    p.add_argument("--iterations", type=int, default=20000,
+                   help="SGD steps (default 20000); the learning rate drops to 1/10 after 12/14 of them")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=None, help="default: fast 0.002, acrt 0.003")
     p.add_argument("--momentum", type=float, default=0.9)

@@ -627,7 +627,19 @@ def run_compare(
     specs = list(datasets or DEFAULT_DATASETS)
     if len(set(specs)) != len(specs):
         raise StereoKitError(f"dataset given twice: {specs}")
-    method_list = list(dict.fromkeys(methods)) if methods else list(matchers)
+    if methods:
+        method_list = list(dict.fromkeys(methods))
+    else:  # every registered matcher that can run as installed; the others are named, not silently dropped
+        method_list = []
+        for name in matchers:
+            try:
+                reason = matchers.unavailable_reason(name)
+            except StereoKitError as exc:
+                reason = str(exc)
+            if reason:
+                print(f"stereokit compare: skipping {name}: {reason}", file=stream or sys.stderr, flush=True)
+            else:
+                method_list.append(name)
     for m in method_list:
         resolve_method(m)  # a typo fails here, before any work; a matcher that fails to load fails per run
     if not method_list:

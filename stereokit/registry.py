@@ -82,6 +82,15 @@ class MatcherRegistry(Mapping):
     def __contains__(self, name: object) -> bool:
         return name in self._runtime or name in self._discover()
 
+    def unavailable_reason(self, name: str) -> str | None:
+        """Why matcher `name` cannot run as installed (e.g. a learned matcher without shipped weights), else None.
+
+        A matcher declares this with an attribute `unavailable_reason` on its function: a callable returning the
+        reason or None. Matchers without it are always available.
+        """
+        check = getattr(self[name], "unavailable_reason", None)
+        return check() if callable(check) else None
+
     def source(self, name: str) -> str:
         """Where a matcher comes from ('module:attribute' or 'runtime')."""
         if name in self._runtime:

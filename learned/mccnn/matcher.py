@@ -108,3 +108,15 @@ def mccnn_acrt(pair, max_disp: int, *, min_disp: int = 0, preset: str = "middleb
     shipped and none are given)."""
     return mccnn_pipeline(pair, max_disp, "acrt", min_disp=min_disp, preset=preset, weights=weights, device=device,
                           **params)
+
+
+def _acrt_unavailable() -> str | None:
+    from .weights import shipped_weights
+
+    if shipped_weights("acrt").is_file():
+        return None
+    return ("no MC-CNN-acrt weights are shipped (too slow to train on the build machine's CPU); train them with "
+            "`stereokit train mccnn --arch acrt ...` and pass weights=PATH")
+
+
+mccnn_acrt.unavailable_reason = _acrt_unavailable

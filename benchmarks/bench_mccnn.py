@@ -36,9 +36,9 @@ BASELINES = ["sgm", "opencv-sgbm-hh"]
 
 
 def _shared_data() -> Path | None:
-    env = os.environ.get("STEREOKIT_SHARED_DATA")
-    p = Path(env) if env else ROOT.parent / "shared" / "data"
-    return p if p.is_dir() else None
+    from learned.common import shared_data_dir
+
+    return shared_data_dir()
 
 
 def _max_disp(pair) -> int:

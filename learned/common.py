@@ -102,3 +102,16 @@ def set_rng_state(state: dict) -> None:
     name, keys, pos, has_gauss, cached = state["numpy"]
     np.random.set_state((name, keys.numpy().astype(np.uint32), int(pos), int(has_gauss), float(cached)))
     torch.set_rng_state(state["torch"])
+
+
+def shared_data_dir() -> "Path | None":
+    """$STEREOKIT_SHARED_DATA, else ../shared/data beside the repository; None when absent.
+
+    Only training and benchmark defaults use it; nothing installed requires it.
+    """
+    import os
+    from pathlib import Path
+
+    env = os.environ.get("STEREOKIT_SHARED_DATA")
+    path = Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    return path if path.is_dir() else None

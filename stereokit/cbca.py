@@ -31,6 +31,7 @@ import numpy as np
 from numba import njit, prange
 
 from .errors import StereoKitError
+from .validation import check_cost_volume
 
 __all__ = ["cross_arms", "cross_based_aggregation"]
 
@@ -167,13 +168,7 @@ def cross_based_aggregation(cost_volume: np.ndarray, left: np.ndarray, right: np
     and unit variance, with tau1 in those units: Middlebury acrt L1 = 14, tau1 = 0.02; KITTI 2015 acrt
     L1 = 5, tau1 = 0.03). iterations: 0 returns a copy.
     """
-    vol = np.asarray(cost_volume)
-    if vol.ndim != 3:
-        raise StereoKitError(f"cost volume must be 3-D (H, W, D), got shape {vol.shape}")
-    if vol.dtype != np.float32:
-        raise StereoKitError(f"cost volume must be float32, got {vol.dtype}")
-    if min(vol.shape) == 0:
-        raise StereoKitError(f"cost volume is empty (shape {vol.shape})")
+    vol = check_cost_volume(cost_volume)
     H, W, D = vol.shape
     lft = _check_image("left", left, (H, W))
     rgt = _check_image("right", right, (H, W))

@@ -51,6 +51,7 @@ from numba import njit, prange, types
 from numba.extending import overload
 
 from .errors import StereoKitError
+from .validation import check_cost_volume
 
 __all__ = ["sgm", "sgm_mccnn", "scaled_penalties", "cost_scale", "path_directions"]
 
@@ -558,15 +559,7 @@ def _check_paths(paths) -> int:
     return int(paths)
 
 
-def _check_volume(cost_volume) -> np.ndarray:
-    vol = np.asarray(cost_volume)
-    if vol.ndim != 3:
-        raise StereoKitError(f"cost volume must be 3-D (H, W, D), got shape {vol.shape}")
-    if vol.dtype != np.float32:
-        raise StereoKitError(f"cost volume must be float32, got {vol.dtype}")
-    if min(vol.shape) == 0:
-        raise StereoKitError(f"cost volume is empty (shape {vol.shape})")
-    return np.ascontiguousarray(vol)
+_check_volume = check_cost_volume
 
 
 def _check_penalty(name: str, value, positive: bool = False) -> np.float32:

@@ -42,3 +42,15 @@ def check_disparity(disp: np.ndarray, shape: tuple[int, int], who: str = "matche
         disp = disp.copy()
         disp[np.isinf(disp)] = np.nan
     return disp
+
+
+def check_cost_volume(cost_volume: np.ndarray) -> np.ndarray:
+    """A cost volume as the pipeline steps expect it (float32, (H, W, D), non-empty, C-contiguous) or raise."""
+    vol = np.asarray(cost_volume)
+    if vol.ndim != 3:
+        raise StereoKitError(f"cost volume must be 3-D (H, W, D), got shape {vol.shape}")
+    if vol.dtype != np.float32:
+        raise StereoKitError(f"cost volume must be float32, got {vol.dtype}")
+    if min(vol.shape) == 0:
+        raise StereoKitError(f"cost volume is empty (shape {vol.shape})")
+    return np.ascontiguousarray(vol)

@@ -7,7 +7,7 @@ reimplementation bug of one residual-block conv applied twice is avoided by cons
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from stereokit.errors import StereoKitError
-from stereokit.pair import StereoPair, to_float
+from stereokit.pair import StereoPair
 
 from ..common import atomic_save, choose_device, load_checkpoint, load_state_dict, rng_state, seed_everything, set_rng_state
 from ..splits import VALIDATION_SCENES
@@ -245,9 +245,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _default_val() -> str | None:
-    env = os.environ.get("STEREOKIT_SHARED_DATA")
-    path = Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "data"
-    return f"middlebury:{path}@0.5" if path.is_dir() else None
+    from learned.common import shared_data_dir
+
+    path = shared_data_dir()
+    return f"middlebury:{path}@0.5" if path is not None else None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,10 +37,10 @@ WEIGHTS_FORMAT = "stereokit-mccnn-1"
 
 
 def default_shared_data() -> Path | None:
-    """$STEREOKIT_SHARED_DATA, else ../shared/data beside the repository (only for defaults; never required)."""
-    env = os.environ.get("STEREOKIT_SHARED_DATA")
-    path = Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "data"
-    return path if path.is_dir() else None
+    """The shared Middlebury scenes, when present (only for defaults; never required)."""
+    from learned.common import shared_data_dir
+
+    return shared_data_dir()
 
 
 def is_validation_name(name: str) -> bool:

@@ -166,6 +166,49 @@ def _window_volume(left, right, pad, min_disp, num_disp, radius, kind, ncc_stats
 
 
 @njit(parallel=True, cache=True)
+def _hamming_volume_int16(left, right, min_disp, num_disp, invalid, out, hi):
+    """`_pixel_volume` for uint64 census images, written as int16 (the counts are exact) with `invalid` in the
+    out-of-image cells; hi[y, x]: the pixel's largest valid cost when it has invalid cells (0 if it has no valid
+    one), else `invalid` (what `sgm._prepare` finds on the float32 volume, for SGM's int16 kernel)."""
+    h, w = left.shape
+    for y in prange(h):
+        for x in range(w):
+            k0 = min(max(0, x - min_disp - w + 1), num_disp)
+            k1 = max(min(num_disp, x - min_disp + 1), k0)
+            a = left[y, x]
+            m = np.int16(0)
+            for k in range(k0):
+                out[y, x, k] = invalid
+            for k in range(k0, k1):
+                v = np.int16(_popcount64(a ^ right[y, x - min_disp - k]))
+                out[y, x, k] = v
+                m = max(m, v)
+            for k in range(k1, num_disp):
+                out[y, x, k] = invalid
+            hi[y, x] = m if (k0 > 0 or k1 < num_disp) else invalid
+
+
+def census_volume_int16(left: np.ndarray, right: np.ndarray, max_disp: int, min_disp: int = 0,
+                        census_window: int | tuple[int, int] = (9, 7)) -> tuple[np.ndarray, np.ndarray]:
+    """Internal fast path: ``cost_volume(..., cost="census")`` as int16 (H, W, D) with 32767 instead of +inf,
+    plus the per-pixel table hi (int16 (H, W)) that `stereokit.sgm` needs; same values otherwise (tested)."""
+    left_f = _as_image(left, "left")
+    right_f = _as_image(right, "right")
+    if left_f.shape[:2] != right_f.shape[:2]:
+        raise StereoKitError(f"left and right images differ in size: {left_f.shape[:2]} vs {right_f.shape[:2]}")
+    from .validation import check_disparity_range
+
+    min_disp, num_disp = check_disparity_range(left_f.shape[1], max_disp, min_disp)
+    a = census_transform(left_f, census_window)
+    b = census_transform(right_f, census_window)
+    h, w = a.shape
+    out = np.empty((h, w, num_disp), dtype=np.int16)
+    hi = np.empty((h, w), dtype=np.int16)
+    _hamming_volume_int16(a, b, min_disp, num_disp, np.int16(32767), out, hi)
+    return out, hi
+
+
+@njit(parallel=True, cache=True)
 def _census_kernel(padded, hh, hw):
     """Census of the interior of an image padded by (hh, hw) replicated pixels; row-wise so the loop vectorises."""
     h = padded.shape[0] - 2 * hh

@@ -430,7 +430,7 @@ def _sweep(cost, hi, nonneg_map, sums, s, backward, dxs, dys, P1, P2, mode, guid
     p2row = np.empty((nd, W), sums.dtype)  # P2 per direction along the row (adaptive: one vectorised pass)
     # The row's costs and sums go through row buffers, copied in ascending memory order: the pixel loop runs
     # right to left in the backward sweep, and streaming the volume backwards made that sweep 1.6x slower.
-    crow = np.empty((W, D), np.float32)
+    crow = np.empty((W, D), cost.dtype)
     srow = np.empty((W, D), sums.dtype)
     p2row[:, :] = P2
     for yi in range(H):
@@ -590,32 +590,78 @@ def _check_image(name: str, img, shape) -> np.ndarray:
 _EMPTY2 = np.zeros((1, 1), np.float32)
 
 
+def _int16_limit(paths: int, P1, P2, mode: int) -> int:
+    """Largest cost the exact int16 arithmetic can take with these penalties; -1 when it cannot be used."""
+    # sweep sums: (directions per sweep) * (max cost + P2) <= 32767
+    lim = _INT16_SUM // len(_FORWARD[paths]) - int(np.ceil(P2))
+    ok = mode != 2 and float(P1).is_integer() and float(P2).is_integer() and lim >= 0
+    return lim if ok else -1
+
+
 def _run(vol, paths, P1, P2, mode, guide, gamma_inv, left, right, min_disp, thr, Q1, Q2, V, scale):
     H, W, D = vol.shape
-    dirs = np.array(_FORWARD[paths], dtype=np.int64)
-    dxs, dys = dirs[:, 0].copy(), dirs[:, 1].copy()
-    # int16 arithmetic (exact, twice the SIMD width) when costs and penalties are integers small enough for
-    # the sweep sums: (directions per sweep) * (max cost + P2) <= 32767
-    lim = _INT16_SUM // len(dirs) - int(np.ceil(P2))
-    want_int = mode != 2 and float(P1).is_integer() and float(P2).is_integer() and lim >= 0
+    lim = _int16_limit(paths, P1, P2, mode)
     hi = np.empty((H, W), np.float32)
     nonneg = np.empty((H, W), np.bool_)
-    nbad, nfit = _prepare(vol, hi, nonneg, lim if want_int else -1)
+    nbad, nfit = _prepare(vol, hi, nonneg, lim)
     if nbad:
         raise StereoKitError(f"cost volume contains {nbad} NaN or -inf values (only +inf may mark invalid costs)")
-    out = np.empty_like(vol)
-    args = (dxs, dys)
     pen = (mode, guide, np.float32(gamma_inv), left, right, int(min_disp), np.float32(thr), np.float32(Q1),
            np.float32(Q2), np.float32(V), np.float32(scale))
-    if want_int and nfit == 0:
-        # both sweeps' int16 sums live in the output's own memory: pixel p's 4*D bytes hold 2 x D int16
-        scratch = out.view(np.int16).reshape(H, W, 2, D)
-        _sgm_kernel(vol, hi, nonneg, scratch, scratch, 0, 1, out, *args, np.int16(P1), np.int16(P2), *pen)
-    else:
-        tmp = np.empty_like(vol)
-        _sgm_kernel(vol, hi, nonneg, out.reshape(H, W, 1, D), tmp.reshape(H, W, 1, D), 0, 0, out, *args,
-                    np.float32(P1), np.float32(P2), *pen)
+    if lim >= 0 and nfit == 0:
+        return _aggregate_int16(vol, hi, nonneg, paths, P1, P2, pen)
+    out = np.empty_like(vol)
+    tmp = np.empty_like(vol)
+    dxs, dys = _dirs(paths)
+    _sgm_kernel(vol, hi, nonneg, out.reshape(H, W, 1, D), tmp.reshape(H, W, 1, D), 0, 0, out, dxs, dys,
+                np.float32(P1), np.float32(P2), *pen)
     return out
+
+
+def _dirs(paths: int):
+    dirs = np.array(_FORWARD[paths], dtype=np.int64)
+    return dirs[:, 0].copy(), dirs[:, 1].copy()
+
+
+def _aggregate_int16(vol, hi, nonneg, paths, P1, P2, pen):
+    """The int16 kernel on a validated volume (float32 with +inf, or int16 with a sentinel above every valid
+    cost) and its per-pixel tables; returns float32 (H, W, D), +inf where the cost was invalid."""
+    H, W, D = vol.shape
+    out = np.empty((H, W, D), np.float32)
+    # both sweeps' int16 sums live in the output's own memory: pixel p's 4*D bytes hold 2 x D int16
+    scratch = out.view(np.int16).reshape(H, W, 2, D)
+    dxs, dys = _dirs(paths)
+    _sgm_kernel(vol, hi, nonneg, scratch, scratch, 0, 1, out, dxs, dys, np.int16(P1), np.int16(P2), *pen)
+    return out
+
+
+def sgm_census_int16(volume: np.ndarray, hi: np.ndarray, max_cost: int, P1: float, P2: float, paths: int = 8, *,
+                     guide: np.ndarray | None = None, p2_gamma: float = 8.0 / 255.0) -> np.ndarray:
+    """Internal fast path of the `sgm` matcher: `sgm` on the int16 volume and table of
+    `stereokit.cost.census_volume_int16` (no float32 volume, no validation pass: counts are exact integers);
+    max_cost: an upper bound of the valid costs (the census bit count).
+    Same output as ``sgm(cost_volume(..., cost="census"), ...)`` (tested); falls back to it when the penalties
+    do not allow int16 arithmetic."""
+    paths = _check_paths(paths)
+    p1 = _check_penalty("P1", P1)
+    p2 = _check_penalty("P2", P2)
+    if p2 < p1:
+        raise StereoKitError(f"P2 ({P2}) must be >= P1 ({P1})")
+    H, W, D = volume.shape
+    if guide is None:
+        mode, g, gamma_inv = 0, _EMPTY2, 0.0
+    else:
+        g = _check_image("guide", guide, (H, W))
+        gamma_inv = 1.0 / _check_penalty("p2_gamma", p2_gamma, positive=True)
+        mode = 1
+    lim = _int16_limit(paths, p1, p2, mode)
+    if lim < 0 or max_cost > lim:
+        vol = np.where(volume == np.int16(32767), np.float32(np.inf), volume.astype(np.float32))
+        return sgm(vol, P1, P2, paths, guide=guide, p2_gamma=p2_gamma)
+    nonneg = np.ones((H, W), np.bool_)
+    pen = (mode, g, np.float32(gamma_inv), _EMPTY2, _EMPTY2, 0, np.float32(0.0), np.float32(1.0), np.float32(1.0),
+           np.float32(1.0), np.float32(1.0))
+    return _aggregate_int16(np.ascontiguousarray(volume), hi, nonneg, paths, p1, p2, pen)
 
 
 # ----------------------------------------------------------------------------------------------------- public

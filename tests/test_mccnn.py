@@ -477,3 +477,18 @@ def test_shipped_fast_weights_load_safely_and_beat_a_random_network(random_fast_
         disp = mccnn_fast(pair, 24, weights=weights, device="cpu")
         bad[name] = evaluate_pair(disp, pair.gt).all.to_dict()["bad-2.0"]
     assert bad["trained"] < bad["random"] - 5, bad
+
+
+def test_mccnn_acrt_pipeline_with_cbca_runs_with_user_weights(tmp_path):
+    """The accurate pipeline (network cost -> CBCA -> SGM -> CBCA -> refinement) runs end to end on a user's file."""
+    from learned.mccnn.matcher import mccnn_acrt
+    from learned.mccnn.train import export_weights
+
+    torch.manual_seed(0)
+    path = tmp_path / "random_acrt.pt"
+    export_weights(AccurateNet("middlebury"), path, {})
+    pair = _shifted_pair(seed=3, h=20, w=40, d=3)
+    a = mccnn_acrt(pair, 8, weights=path, device="cpu", cbca_i2=2)  # fewer CBCA passes than the preset's 16: speed
+    assert a.shape == pair.shape and a.dtype == np.float32
+    np.testing.assert_array_equal(a, mccnn_acrt(pair, 8, weights=path, device="cpu", cbca_i2=2))
+    assert np.isfinite(a).mean() > 0.9

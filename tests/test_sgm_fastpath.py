@@ -1,0 +1,80 @@
+"""The `sgm` matcher's int16 fast path (census counts -> int16 SGM) against the public float32 pipeline."""
+
+import numpy as np
+import pytest
+
+from stereokit.classical import SGM_DEFAULTS, SGM_REFINE_DEFAULTS, disparity_from_volume, sgm_matcher
+from stereokit.cost import census_volume_int16, cost_volume
+from stereokit.pair import StereoPair
+from stereokit.sgm import sgm, sgm_census_int16
+
+
+def _reference_matcher(pair, max_disp, min_disp=0, p2_gamma=SGM_DEFAULTS["p2_gamma"], paths=8):
+    """The sgm matcher as composed from the public functions (float32 census volume)."""
+    vol = cost_volume(pair.left_gray, pair.right_gray, max_disp, min_disp, cost="census",
+                      census_window=SGM_DEFAULTS["census_window"])
+    guide = None if p2_gamma is None else pair.left_gray
+    agg = sgm(vol, SGM_DEFAULTS["P1"], SGM_DEFAULTS["P2"], paths, guide=guide,
+              p2_gamma=8.0 / 255.0 if p2_gamma is None else p2_gamma)
+    return disparity_from_volume(agg, min_disp, **SGM_REFINE_DEFAULTS)
+
+
+def _random_pair(seed, h=37, w=53, shift=5):
+    rng = np.random.default_rng(seed)
+    base = rng.random((h, w + shift)).astype(np.float32)
+    return StereoPair(base[:, shift:], base[:, :-shift] * 0.9 + 0.05 * rng.random((h, w)).astype(np.float32))
+
+
+def _sample_small():
+    skimage = pytest.importorskip("skimage")
+    left, right, _ = skimage.data.stereo_motorcycle()
+    return StereoPair(left[::4, ::4], right[::4, ::4])
+
+
+def _same(a, b):
+    assert a.dtype == b.dtype == np.float32
+    np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+    np.testing.assert_allclose(a[~np.isnan(a)], b[~np.isnan(b)], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("min_disp", [0, 3, -2])
+def test_census_int16_volume_matches_float_volume(min_disp):
+    pair = _random_pair(1)
+    ref = cost_volume(pair.left_gray, pair.right_gray, 12, min_disp, cost="census", census_window=(9, 7))
+    vol, hi = census_volume_int16(pair.left_gray, pair.right_gray, 12, min_disp, census_window=(9, 7))
+    assert vol.dtype == hi.dtype == np.int16
+    inf = np.isinf(ref)
+    np.testing.assert_array_equal(vol == 32767, inf)
+    np.testing.assert_array_equal(vol[~inf], ref[~inf])
+    has_inf = inf.any(axis=2)
+    assert np.all(hi[~has_inf] == 32767)
+    expect = np.where(inf, -1, ref).max(axis=2).clip(min=0)
+    np.testing.assert_array_equal(hi[has_inf], expect[has_inf])
+
+
+@pytest.mark.parametrize("guided", [False, True])
+def test_sgm_census_int16_equals_sgm(guided):
+    pair = _random_pair(2)
+    ref_vol = cost_volume(pair.left_gray, pair.right_gray, 12, cost="census", census_window=(9, 7))
+    vol, hi = census_volume_int16(pair.left_gray, pair.right_gray, 12, census_window=(9, 7))
+    guide = pair.left_gray if guided else None
+    ref = sgm(ref_vol, 8, 120, 8, guide=guide)
+    got = sgm_census_int16(vol, hi, 62, 8, 120, 8, guide=guide)
+    np.testing.assert_array_equal(got, ref)
+    # penalties outside int16 arithmetic fall back to the float path: still sgm's result
+    np.testing.assert_array_equal(sgm_census_int16(vol, hi, 62, 8.5, 120.25, 4), sgm(ref_vol, 8.5, 120.25, 4))
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_matcher_fast_path_identical_on_random_pairs(seed):
+    pair = _random_pair(seed)
+    _same(sgm_matcher(pair, 12), _reference_matcher(pair, 12))
+    _same(sgm_matcher(pair, 12, min_disp=2, p2_gamma=None, paths=4),
+          _reference_matcher(pair, 12, min_disp=2, p2_gamma=None, paths=4))
+
+
+def test_matcher_fast_path_identical_on_sample():
+    pair = _sample_small()
+    got = sgm_matcher(pair, 16)
+    _same(got, _reference_matcher(pair, 16))
+    assert np.isfinite(got).mean() > 0.5

@@ -172,20 +172,27 @@ def _hamming_volume_int16(left, right, min_disp, num_disp, invalid, out, hi):
     one), else `invalid` (what `sgm._prepare` finds on the float32 volume, for SGM's int16 kernel)."""
     h, w = left.shape
     for y in prange(h):
+        # the right row reversed, so that a pixel's matches x - min_disp - k are contiguous in k (vectorises)
+        rev = right[y, ::-1].copy()
         for x in range(w):
             k0 = min(max(0, x - min_disp - w + 1), num_disp)
             k1 = max(min(num_disp, x - min_disp + 1), k0)
             a = left[y, x]
-            m = np.int16(0)
+            o = out[y, x]
+            base = w - 1 - x + min_disp  # rev[base + k] = right[y, x - min_disp - k]
             for k in range(k0):
-                out[y, x, k] = invalid
+                o[k] = invalid
             for k in range(k0, k1):
-                v = np.int16(_popcount64(a ^ right[y, x - min_disp - k]))
-                out[y, x, k] = v
-                m = max(m, v)
+                o[k] = np.int16(_popcount64(a ^ rev[base + k]))
             for k in range(k1, num_disp):
-                out[y, x, k] = invalid
-            hi[y, x] = m if (k0 > 0 or k1 < num_disp) else invalid
+                o[k] = invalid
+            if k0 > 0 or k1 < num_disp:
+                m = np.int16(0)
+                for k in range(k0, k1):
+                    m = max(m, o[k])
+                hi[y, x] = m
+            else:
+                hi[y, x] = invalid
 
 
 def census_volume_int16(left: np.ndarray, right: np.ndarray, max_disp: int, min_disp: int = 0,

@@ -36,7 +36,7 @@ import numpy as np
 from numba import njit, prange
 
 from .cost import _window_size
-from .disparity import _SUBPIXEL_CODE, _lr_consistent
+from .disparity import _SUBPIXEL_CODE, _lr_consistent, _subpixel_delta
 from .errors import StereoKitError
 from .validation import check_disparity_range
 
@@ -208,14 +208,7 @@ def _block_match_kernel(left, rrev, bits_proto, base0, w, min_disp, nd, r, squar
                     cm = rowk[kb - 1, x]
                     cp = rowk[kb + 1, x]
                     if cm < inf and cp < inf:
-                        cm -= kf[kb - 1]
-                        cp -= kf[kb + 1]
-                        if subpixel == 1:  # parabola through the three costs
-                            den = cm - 2.0 * bc + cp
-                        else:  # equiangular: a symmetric V whose steeper side passes through the higher neighbour
-                            den = max(cm - bc, cp - bc)
-                        if den > 0:
-                            delta = min(max((cm - cp) / (2.0 * den), -0.5), 0.5)
+                        delta = _subpixel_delta(cm - kf[kb - 1], bc, cp - kf[kb + 1], subpixel)
                 out_left[y, x] = np.float32(min_disp + kb + delta)
             for xr in range(w):
                 rk = rbest[xr]

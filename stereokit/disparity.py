@@ -29,6 +29,24 @@ def _lr_consistent(x, d, dr_row, threshold):
 
 
 @njit(cache=True, inline="always")
+def _subpixel_delta(cm, best, cp, subpixel):
+    """Offset in [-0.5, 0.5] of the minimum through the costs at k-1, k, k+1 (0 when a neighbour is +inf or flat).
+
+    subpixel 1: parabola through the three costs; 2: equiangular, a symmetric V whose steeper side passes through
+    the higher neighbour.
+    """
+    delta = 0.0
+    if cm < np.inf and cp < np.inf:
+        if subpixel == 1:
+            den = cm - 2.0 * best + cp
+        else:
+            den = max(cm - best, cp - best)
+        if den > 0:
+            delta = min(max((cm - cp) / (2.0 * den), -0.5), 0.5)
+    return delta
+
+
+@njit(cache=True, inline="always")
 def _wta_pixel(c, min_disp, subpixel, uniqueness, factor):
     """Disparity of one pixel from its cost vector `c` (NaN when every cost is +inf or the best is not unique)."""
     nd = c.shape[0]
@@ -47,15 +65,7 @@ def _wta_pixel(c, min_disp, subpixel, uniqueness, factor):
                 return np.float32(np.nan)
     delta = 0.0
     if subpixel > 0 and 0 < kb < nd - 1:
-        cm = c[kb - 1]
-        cp = c[kb + 1]
-        if cm < np.inf and cp < np.inf:
-            if subpixel == 1:  # parabola through the three costs
-                den = cm - 2.0 * best + cp
-            else:  # equiangular: a symmetric V whose steeper side passes through the higher neighbour
-                den = max(cm - best, cp - best)
-            if den > 0:
-                delta = min(max((cm - cp) / (2.0 * den), -0.5), 0.5)
+        delta = _subpixel_delta(c[kb - 1], best, c[kb + 1], subpixel)
     return np.float32(min_disp + kb + delta)
 
 

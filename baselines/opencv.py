@@ -38,14 +38,9 @@ import numpy as np
 
 from stereokit.errors import StereoKitError
 from stereokit.pair import StereoPair
-from stereokit.validation import check_disparity_range
+from stereokit.validation import check_disparity_range, round_up_16  # round_up_16: OpenCV numDisparities
 
 __all__ = ["opencv_bm", "opencv_sgbm", "opencv_sgbm_hh", "opencv_sgbm_3way", "from_opencv_disparity", "round_up_16"]
-
-
-def round_up_16(n: int) -> int:
-    """Smallest multiple of 16 >= n (OpenCV's numDisparities constraint)."""
-    return max(16, -(-int(n) // 16) * 16)
 
 
 def from_opencv_disparity(raw: np.ndarray, min_disp: int, max_disp: int) -> np.ndarray:

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import subprocess
 import sys
@@ -176,10 +175,12 @@ def shared_scenes():
 
 
 def scene_max_disp(pair) -> int:
+    from stereokit.validation import max_disp_from_gt
+
     md = pair.meta.get("max_disp") if pair.meta else None
     if md:
         return int(md)
-    return 16 * math.ceil((math.floor(float(np.nanmax(pair.gt))) + 1) / 16)
+    return max_disp_from_gt(float(np.nanmax(pair.gt)), pair.width)
 
 
 def accuracy_table(quick: bool, matchers: list[str] = MATCHERS) -> list[str]:

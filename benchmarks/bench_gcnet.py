@@ -70,7 +70,9 @@ def heldout_table(weights: str | None) -> tuple[str, dict]:
     pooled = {m: {"bad": 0.0, "d1": 0.0, "n": 0} for m, _ in methods}
     for name in VALIDATION_SCENES:
         pair = ds[name]
-        max_disp = int(math.ceil((np.nanmax(pair.gt) + 1) / 16) * 16)
+        from stereokit.validation import max_disp_from_gt
+
+        max_disp = max_disp_from_gt(float(np.nanmax(pair.gt)), pair.width)
         for label, params in methods:
             method = label.split()[0]
             params = {k: v for k, v in params.items() if v is not None}

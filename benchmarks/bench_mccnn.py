@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import statistics
 import sys
@@ -42,7 +41,9 @@ def _shared_data() -> Path | None:
 
 
 def _max_disp(pair) -> int:
-    return int(16 * math.ceil((float(np.nanmax(pair.gt)) + 1) / 16))
+    from stereokit.validation import max_disp_from_gt
+
+    return max_disp_from_gt(float(np.nanmax(pair.gt)), pair.width)
 
 
 def _mccnn_matchers() -> list[str]:

@@ -52,6 +52,7 @@ from pathlib import Path
 import numpy as np
 
 from stereokit.errors import StereoKitError
+from stereokit.validation import max_disp_from_gt
 
 from .metrics import METRIC_KEYS, HIST_EDGES, PairResult, evaluate_dataset, evaluate_pair, save_json
 
@@ -84,19 +85,6 @@ def dataset_key(spec: str, taken: set[str] | None = None) -> str:
             key, k = f"{base}-{k}", k + 1
         taken.add(key)
     return key
-
-
-def round_up_16(value: float) -> int:
-    """Smallest positive multiple of 16 that is >= value."""
-    return max(16, int(math.ceil(value / 16.0)) * 16)
-
-
-def max_disp_from_gt(max_gt: float, width: int) -> int:
-    """Disparities to search for a dataset whose largest finite ground truth is `max_gt`: the next multiple of 16
-    above it (a disparity equal to the max must be searchable), kept below the image width."""
-    d = round_up_16(math.floor(max_gt) + 1 if math.isfinite(max_gt) else 64)
-    limit = (width - 1) // 16 * 16
-    return max(16, min(d, limit)) if limit >= 16 else max(1, width - 1)
 
 
 def _versions() -> dict[str, str | None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -54,3 +55,16 @@ def check_cost_volume(cost_volume: np.ndarray) -> np.ndarray:
     if min(vol.shape) == 0:
         raise StereoKitError(f"cost volume is empty (shape {vol.shape})")
     return np.ascontiguousarray(vol)
+
+
+def round_up_16(value: float) -> int:
+    """Smallest positive multiple of 16 that is >= value."""
+    return max(16, int(math.ceil(value / 16.0)) * 16)
+
+
+def max_disp_from_gt(max_gt: float, width: int) -> int:
+    """Disparities to search for a dataset whose largest finite ground truth is `max_gt`: the next multiple of 16
+    above it (a disparity equal to the max must be searchable), kept below the image width."""
+    d = round_up_16(math.floor(max_gt) + 1 if math.isfinite(max_gt) else 64)
+    limit = (width - 1) // 16 * 16
+    return max(16, min(d, limit)) if limit >= 16 else max(1, width - 1)

@@ -16,7 +16,8 @@ Non-occlusion masks: taken from the mask file when there is one. Otherwise, when
 check of the two GT maps: ``|dL(x) - dR(round(x - dL(x)))| <= 1`` with the match inside the image and both known
 (``meta["nonocc_source"] = "lr-check"``). With neither, ``nonocc`` is None.
 
-``meta["max_disp"]`` is calib's ndisp when given, else the smallest multiple of 16 above the largest GT disparity.
+``meta["max_disp"]`` is calib's ndisp when given, else `stereokit.validation.max_disp_from_gt` (the smallest multiple
+of 16 above the largest GT disparity, below the width): the same rule as `stereokit compare` and the benchmarks.
 PATH may be a scene folder or a folder of scenes, nested up to two levels (``middlebury:/work/shared/data`` finds
 ``middlebury2001/tsukuba`` etc.); pair names are the scene folder names (prefixed by the parent folder on a clash).
 """
@@ -38,6 +39,7 @@ from ..io import (
     read_middlebury_gt,
 )
 from ..pair import StereoPair
+from ..validation import max_disp_from_gt
 from .base import Dataset, first_existing, require_dir, unique_names
 
 LR_TOLERANCE = 1.0
@@ -92,7 +94,7 @@ def lr_consistent(gt_left: np.ndarray, gt_right: np.ndarray, tol: float = LR_TOL
 def _max_disp(gt: np.ndarray | None, width: int) -> int | None:
     if gt is None or not np.isfinite(gt).any():
         return None
-    return int(min(16 * (int(np.nanmax(gt)) // 16 + 1), width - 1))
+    return max_disp_from_gt(float(np.nanmax(gt)), width)
 
 
 def load_scene(folder: Path, layout: str | None = None, gt_dirs: tuple[Path, ...] = ()) -> StereoPair:

@@ -30,9 +30,9 @@ CLASSICAL = ("bm-sad", "bm-ssd", "bm-ncc", "bm-census", "sgm", "opencv-bm", "ope
 
 
 def shared_data() -> Path | None:
-    env = os.environ.get("STEREOKIT_SHARED_DATA")
-    p = Path(env) if env else ROOT.parent / "shared" / "data"
-    return p if p.is_dir() else None
+    from learned.common import shared_data_dir
+
+    return shared_data_dir()
 
 
 def score(pred, pair) -> dict:

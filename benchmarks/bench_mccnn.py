@@ -3,11 +3,13 @@ and the table of training runs.
 
     python benchmarks/bench_mccnn.py [--runs 3] [--skip-accuracy] [--skip-timing] [--out benchmarks/results_mccnn.md]
 
-Accuracy: each matcher with its default options on the held-out Middlebury scenes (learned.splits.VALIDATION_SCENES,
-never trained on) and on `sample` (Middlebury 2014 Motorcycle, not trained on either); max_disp per scene = its GT
-maximum rounded up to a multiple of 16 (64 for `sample`), scored by `eval.metrics.evaluate_pair` (invalid estimates
-filled by the KITTI background interpolation; bad-2.0 and D1-all over all pixels with ground truth, plus the
-non-occluded region). The held-out rows end with the pixel-weighted total over the three scenes.
+Accuracy: each matcher with its default options (MC-CNN: the paper's "middlebury" preset; then again with
+`preset="tuned"`, searched for the shipped weights on the training scenes by tune_mccnn_preset.py) on the
+held-out Middlebury scenes (learned.splits.VALIDATION_SCENES, never trained on) and on `sample` (Middlebury 2014
+Motorcycle, not trained on either); max_disp per scene = its GT maximum rounded up to a multiple of 16 (64 for
+`sample`), scored by `eval.metrics.evaluate_pair` (invalid estimates filled by the KITTI background interpolation;
+bad-2.0 and D1-all over all pixels with ground truth, plus the non-occluded region).
+The held-out rows end with the pixel-weighted total over the three scenes.
 
 Timing: `sample` (741x500, max_disp 64) after the model is loaded and the Numba kernels compiled (one warm-up call),
 median of `--runs` calls, with torch / Numba using all cores; the load average is printed beside it (the machine
@@ -52,7 +54,17 @@ def _mccnn_matchers() -> list[str]:
     return [f"mccnn-{a}" for a in ("fast", "acrt") if shipped_weights(a).exists()]
 
 
-def accuracy(matchers: list[str]) -> tuple[str, dict]:
+def _entries(mccnn: list[str]) -> list[tuple[str, str, dict]]:
+    """(label, matcher, options): each MC-CNN matcher with its default (the paper's) preset, then with the preset
+    tuned for the shipped weights (`preset="tuned"`, see presets.py), then the baselines."""
+    from learned.mccnn.presets import PRESETS
+
+    out = [(m, m, {}) for m in mccnn]
+    out += [(f"{m} preset=tuned", m, {"preset": "tuned"}) for m in mccnn if ("tuned", m.split("-")[1]) in PRESETS]
+    return out + [(m, m, {}) for m in BASELINES]
+
+
+def accuracy(entries: list[tuple[str, str, dict]]) -> tuple[str, dict]:
     import stereokit
     from eval.metrics import evaluate_dataset, evaluate_pair
     from learned.splits import VALIDATION_SCENES
@@ -65,16 +77,17 @@ def accuracy(matchers: list[str]) -> tuple[str, dict]:
         pairs += [(ds[n], _max_disp(ds[n])) for n in VALIDATION_SCENES if n in ds.names]
     sample = open_dataset("sample")[0]
     pairs.append((sample, 64))
+    matchers = [label for label, _, _ in entries]
     results: dict = {m: {} for m in matchers}
     times: dict = {m: {} for m in matchers}
     for pair, md in pairs:
-        for m in matchers:
+        for m, name, options in entries:
             t = time.perf_counter()
-            disp = stereokit.run_matcher(pair, m, md)
+            disp = stereokit.run_matcher(pair, name, md, **options)
             times[m][pair.name] = time.perf_counter() - t
             results[m][pair.name] = evaluate_pair(disp, pair.gt, nonocc=pair.nonocc)
             r = results[m][pair.name].to_dict()
-            print(f"{pair.name:10s} {m:16s} bad-2.0 {r['all']['bad-2.0']:6.2f}  D1-all {r['all']['D1-all']:6.2f}"
+            print(f"{pair.name:10s} {m:26s} bad-2.0 {r['all']['bad-2.0']:6.2f}  D1-all {r['all']['D1-all']:6.2f}"
                   f"  ({times[m][pair.name]:.1f} s)", flush=True)
     held = [p.name for p, _ in pairs if p.name != sample.name]
     lines = ["### Accuracy (bad-2.0 / D1-all, %, invalid filled as KITTI; `all` pixels with GT, `noc` non-occluded)", "",
@@ -185,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     parts = ["## MC-CNN benchmark", "", f"python benchmarks/bench_mccnn.py {' '.join(argv or sys.argv[1:])}".strip(), ""]
     record: dict = {}
     if not args.skip_accuracy:
-        text, record["accuracy"] = accuracy(mccnn + BASELINES)
+        text, record["accuracy"] = accuracy(_entries(mccnn))
         parts.append(text)
     if not args.skip_timing:
         text, record["timing"] = timing(mccnn, args.runs)

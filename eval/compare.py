@@ -5,7 +5,8 @@ Layout of the output folder DIR:
 - `pred/<method>/<dataset>/<pair>.pfm`: each prediction (PFM, inf invalid), written atomically, with a sidecar
   `<pair>.json` holding its timing and the settings it was computed with. Each `pred/<method>/<dataset>` folder is
   what `stereokit eval --dataset SPEC --pred FOLDER` reads. A rerun reuses every prediction whose sidecar matches
-  the run's settings (max_disp, params), so an interrupted run restarts where it stopped; `force=True` recomputes.
+  the run's settings (max_disp, params, and the matcher's fingerprint: a learned matcher's weights file hash, so
+  new weights are never scored from old predictions), so an interrupted run restarts where it stopped; `force=True` recomputes.
   Failures are not cached: a rerun retries them (e.g. after a learned matcher's weights arrive).
 - `pred/<method>/warmup.json`: the method's last warm-up time.
 - `ref/<dataset>/<pair>/`: what the report draws (left image, ground truth, masks) for the first pairs of each
@@ -188,6 +189,7 @@ class Task:
     max_disp: int
     params: dict = field(default_factory=dict)
     seed: int = DEFAULT_SEED
+    fingerprint: str | None = None  # matchers.fingerprint(method, params): e.g. the weights file's hash
 
 
 def _release_free_memory() -> None:
@@ -354,6 +356,16 @@ def resolve_method(name: str) -> None:
         matchers.register(name, func)
         return
     raise StereoKitError(f"unknown matcher {name!r}; available: {', '.join(matchers)} (or MODULE:FUNCTION)")
+
+
+def _fingerprint(name: str, params: dict) -> str | None:
+    """The registry's fingerprint of a matcher (None if it has none, or cannot load: that run then fails alone)."""
+    from stereokit.registry import matchers
+
+    try:
+        return matchers.fingerprint(name, params)
+    except Exception:
+        return None
 
 
 def run_task(task: Task) -> dict:
@@ -568,6 +580,7 @@ def _sidecar_matches(side: dict | None, task: Task) -> bool:
         side is not None
         and side.get("max_disp") == task.max_disp
         and side.get("params", {}) == json.loads(json.dumps(task.params, default=str))
+        and side.get("fingerprint") == task.fingerprint
         and isinstance(side.get("seconds"), (int, float))
     )
 
@@ -644,8 +657,9 @@ def run_compare(
     out.mkdir(parents=True, exist_ok=True)
     infos, opened = _open_datasets(specs, max_disp, out, gallery, log)
 
+    fingerprints = {m: _fingerprint(m, params[m]) for m in method_list}
     tasks = [
-        Task(info.spec, info.key, i, name, m, info.max_disp, params[m], seed)
+        Task(info.spec, info.key, i, name, m, info.max_disp, params[m], seed, fingerprints[m])
         for info in infos
         for i, name in enumerate(info.names)
         for m in method_list
@@ -740,7 +754,7 @@ def run_compare(
         write_disparity(path, res["pred"])
         side = dict(
             res["timing"], method=t.method, dataset=t.spec, pair=t.pair, max_disp=t.max_disp,
-            params=t.params, seed=t.seed, finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            params=t.params, seed=t.seed, fingerprint=t.fingerprint, finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
         save_json(path.with_suffix(".json"), side)  # after the PFM: a sidecar means the PFM is complete
         record_ok(t, res["result"], res["timing"], False)

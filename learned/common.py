@@ -104,6 +104,16 @@ def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
 
 
+def file_fingerprint(path: str | os.PathLike) -> str | None:
+    """sha256 of a file's bytes (first 16 hex digits), None when it does not exist: identifies a weights file."""
+    import hashlib
+
+    p = Path(path)
+    if not p.is_file():
+        return None
+    return "sha256:" + hashlib.sha256(p.read_bytes()).hexdigest()[:16]
+
+
 def shared_data_dir() -> "Path | None":
     """$STEREOKIT_SHARED_DATA, else ../shared/data beside the repository; None when absent.
 

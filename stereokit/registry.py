@@ -91,6 +91,17 @@ class MatcherRegistry(Mapping):
         check = getattr(self[name], "unavailable_reason", None)
         return check() if callable(check) else None
 
+    def fingerprint(self, name: str, params: dict | None = None) -> str | None:
+        """What matcher `name`'s output depends on beyond its inputs and `params` (e.g. the contents of a learned
+        matcher's weights file), as a short string; None when nothing (classical matchers).
+
+        A matcher declares this with an attribute `fingerprint` on its function: a callable taking the params dict.
+        `stereokit compare` stores it beside each cached prediction, so new weights are never scored from old
+        predictions.
+        """
+        func = getattr(self[name], "fingerprint", None)
+        return func(dict(params or {})) if callable(func) else None
+
     def source(self, name: str) -> str:
         """Where a matcher comes from ('module:attribute' or 'runtime')."""
         if name in self._runtime:

@@ -301,3 +301,40 @@ def test_cli_compare_and_report(tmp_path, capsys):
     assert main(["report", str(tmp_path / "missing")]) == 2
     assert main(["compare", "--dataset", DATASET, "--methods", "test-noisy", "--out", str(out), "--param", "sgm.x=1"]) == 2
     assert "not among" in capsys.readouterr().err
+
+
+def test_new_weights_invalidate_cached_predictions(tmp_path):
+    """A matcher's fingerprint (a learned matcher's weights hash) is part of the cache key."""
+    state = {"version": "a"}
+    noisy_matcher.fingerprint = lambda params: state["version"]
+    try:
+        compare(tmp_path, report=False, methods=["test-noisy"])
+        assert CALLS["noisy"] == 2
+        compare(tmp_path, report=False, methods=["test-noisy"])
+        assert CALLS["noisy"] == 2  # same fingerprint: cached
+        state["version"] = "b"  # e.g. the shipped weights were replaced
+        compare(tmp_path, report=False, methods=["test-noisy"])
+        assert CALLS["noisy"] == 4
+        side = json.loads(pred_path(tmp_path, "test-noisy", load_results(tmp_path)["settings"]["datasets"][0]["key"],
+                                    load_results(tmp_path)["settings"]["datasets"][0]["pairs"][0])
+                          .with_suffix(".json").read_text())
+        assert side["fingerprint"] == "b"
+    finally:
+        del noisy_matcher.fingerprint
+
+
+def test_learned_fingerprints_follow_the_weights_file(tmp_path):
+    pytest.importorskip("torch")
+    from learned.common import file_fingerprint
+
+    w = tmp_path / "w.pt"
+    w.write_bytes(b"one")
+    first = matchers.fingerprint("mccnn-fast", {"weights": str(w)})
+    assert first == file_fingerprint(w) and first.startswith("sha256:")
+    w.write_bytes(b"two")
+    assert matchers.fingerprint("mccnn-fast", {"weights": str(w)}) != first
+    assert matchers.fingerprint("gcnet", {"weights": str(w)}) == file_fingerprint(w)
+    from learned.gcnet.matcher import DEFAULT_WEIGHTS
+
+    assert matchers.fingerprint("gcnet", {}) == file_fingerprint(DEFAULT_WEIGHTS) is not None
+    assert matchers.fingerprint("sgm", {}) is None

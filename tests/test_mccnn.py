@@ -492,3 +492,20 @@ def test_mccnn_acrt_pipeline_with_cbca_runs_with_user_weights(tmp_path):
     assert a.shape == pair.shape and a.dtype == np.float32
     np.testing.assert_array_equal(a, mccnn_acrt(pair, 8, weights=path, device="cpu", cbca_i2=2))
     assert np.isfinite(a).mean() > 0.9
+
+
+def test_tuned_preset_is_the_recorded_search_result():
+    """The "tuned" preset is exactly what benchmarks/tune_mccnn_preset.py found (its log is committed)."""
+    from pathlib import Path
+
+    from learned.mccnn.presets import preset_params
+    from learned.splits import VALIDATION_SCENES
+
+    log = Path(__file__).resolve().parents[1] / "benchmarks" / "results_mccnn_tune.log"
+    text = log.read_text()
+    found = json.loads(text[text.index("\n{") + 1 :])
+    assert found["train_mean_bad2"]["found"] < found["train_mean_bad2"]["start"]
+    assert preset_params("tuned", "fast") == found["params"]
+    assert set(found["train_scenes"]).isdisjoint(VALIDATION_SCENES)  # the held-out scenes never steered it
+    with pytest.raises(StereoKitError, match="tuned"):
+        preset_params("tuned", "acrt")

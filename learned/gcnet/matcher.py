@@ -220,3 +220,12 @@ def gcnet(
     if min_confidence is not None:
         disp[conf < float(min_confidence)] = np.nan
     return disp
+
+
+def _fingerprint(params: dict) -> str | None:
+    from ..common import file_fingerprint
+
+    return file_fingerprint(params.get("weights") or DEFAULT_WEIGHTS)
+
+
+gcnet.fingerprint = _fingerprint

@@ -75,11 +75,20 @@ def mccnn_pipeline(pair, max_disp: int, arch: str, *, min_disp: int = 0, preset:
     left = normalize_image(pair.left_gray)
     right = normalize_image(pair.right_gray)
     vol = mccnn_cost_volume(model, left, right, max_disp, min_disp, device=device, normalize=False)
+    return stereo_method(vol, left, right, p, min_disp, lr_check=lr_check, lr_border=lr_border,
+                         return_cost=return_cost)
+
+
+def stereo_method(vol: np.ndarray, left: np.ndarray, right: np.ndarray, p: dict, min_disp: int = 0, *,
+                  lr_check: bool = True, lr_border: bool = True, return_cost: bool = False):
+    """The paper's stereo method after the network: `vol` the left-reference network cost volume (H, W, D),
+    `left` / `right` the normalised gray images, `p` a full parameter dict (see presets.py). Exposed so that the
+    hyperparameters can be searched over a cached cost volume (benchmarks/tune_mccnn_preset.py)."""
+    max_disp = vol.shape[2]
     vol_left = aggregate(vol, left, right, p, min_disp)
     disp = winner_takes_all(vol_left, min_disp, subpixel=None)
     if lr_check:
         vol_right = right_cost_volume(vol, min_disp)[:, ::-1]
-        del vol
         agg_right = aggregate(np.ascontiguousarray(vol_right), np.ascontiguousarray(right[:, ::-1]),
                               np.ascontiguousarray(left[:, ::-1]), p, min_disp)
         disp_right = winner_takes_all(agg_right, min_disp, subpixel=None)[:, ::-1]
@@ -95,7 +104,8 @@ def mccnn_pipeline(pair, max_disp: int, arch: str, *, min_disp: int = 0, preset:
 
 def mccnn_fast(pair, max_disp: int, *, min_disp: int = 0, preset: str = "middlebury", weights=None, device=None,
                **params) -> np.ndarray:
-    """MC-CNN-fst disparity (float32 (H, W), NaN invalid). preset: "middlebury" | "kitti" | "kitti2012";
+    """MC-CNN-fst disparity (float32 (H, W), NaN invalid). preset: "middlebury" | "kitti" | "kitti2012" (the paper's) |
+    "tuned" (for the shipped weights, see presets.py);
     weights: a weights file (default: the shipped learned/weights/mccnn_fast.pt); device: cpu / cuda (default:
     CUDA when available); other keyword arguments override the preset's hyperparameters (see presets.py)."""
     return mccnn_pipeline(pair, max_disp, "fast", min_disp=min_disp, preset=preset, weights=weights, device=device,
@@ -120,3 +130,18 @@ def _acrt_unavailable() -> str | None:
 
 
 mccnn_acrt.unavailable_reason = _acrt_unavailable
+
+
+def _weights_fingerprint(arch: str):
+    def fingerprint(params: dict) -> str | None:
+        from learned.common import file_fingerprint
+
+        from .weights import shipped_weights
+
+        return file_fingerprint(params.get("weights") or shipped_weights(arch))
+
+    return fingerprint
+
+
+mccnn_fast.fingerprint = _weights_fingerprint("fast")
+mccnn_acrt.fingerprint = _weights_fingerprint("acrt")

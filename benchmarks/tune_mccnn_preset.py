@@ -1,0 +1,101 @@
+"""Search MC-CNN's stereo-method hyperparameters for a set of weights on the training scenes only.
+
+    python benchmarks/tune_mccnn_preset.py [--weights PATH] [--arch fast] [--start middlebury] [--rounds 2]
+
+The paper tuned its hyperparameters (presets.py) for its own networks; a network trained elsewhere gives costs
+of another scale and shape. This runs a coordinate descent from the `--start` preset: each parameter in turn is
+multiplied by a few factors and a change is kept when the mean bad-2.0 (KITTI-filled, all pixels with ground
+truth) over the shared Middlebury scenes *outside* learned.splits.VALIDATION_SCENES drops by more than 0.01.
+The network cost volume of each scene is computed once. The held-out scenes are scored only at the end, with the
+start and the found parameters, for the report; they never steer the search. Prints a dict ready for presets.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+FACTORS = {"sgm_P1": (0.5, 0.7, 1.4, 2.0), "sgm_P2": (0.5, 0.7, 1.4, 2.0), "sgm_Q1": (0.5, 0.75, 1.5),
+           "sgm_Q2": (0.5, 0.75, 1.5), "sgm_D": (0.5, 1.5, 2.5), "sgm_V": (0.67, 1.5), "blur_sigma": (0.5, 0.25),
+           "blur_t": (0.5, 2.0)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    import torch
+
+    from eval.metrics import evaluate_pair
+    from learned.common import shared_data_dir
+    from learned.mccnn.matcher import stereo_method
+    from learned.mccnn.model import mccnn_cost_volume, normalize_image
+    from learned.mccnn.presets import preset_params
+    from learned.mccnn.weights import load_model
+    from learned.splits import VALIDATION_SCENES
+    from stereokit.datasets import open_dataset
+    from stereokit.validation import max_disp_from_gt
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--weights", default=None, help="weights file (default: the shipped ones)")
+    ap.add_argument("--arch", default="fast", choices=["fast", "acrt"])
+    ap.add_argument("--start", default="middlebury", help="preset to start from")
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=None)
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    root = shared_data_dir()
+    if root is None:
+        print("the shared Middlebury scenes (../shared/data) are needed", file=sys.stderr)
+        return 2
+    ds = open_dataset(f"middlebury:{root}")
+    model = load_model(args.arch, args.weights, "cpu")
+    scenes = {}
+    for name in ds.names:
+        pair = ds[name]
+        left, right = normalize_image(pair.left_gray), normalize_image(pair.right_gray)
+        md = max_disp_from_gt(float(np.nanmax(pair.gt)), pair.width)
+        scenes[name] = (pair, left, right, mccnn_cost_volume(model, left, right, md, 0, device="cpu", normalize=False))
+    train = [n for n in ds.names if n not in VALIDATION_SCENES]
+    held = [n for n in ds.names if n in VALIDATION_SCENES]
+
+    def scores(p: dict, names: list[str]) -> dict[str, float]:
+        out = {}
+        for n in names:
+            pair, left, right, vol = scenes[n]
+            disp = stereo_method(vol, left, right, p)
+            out[n] = evaluate_pair(disp, pair.gt, nonocc=pair.nonocc).to_dict()["all"]["bad-2.0"]
+        return out
+
+    def mean(p: dict) -> float:
+        return float(np.mean(list(scores(p, train).values())))
+
+    start = preset_params(args.start, args.arch)
+    cur, best = dict(start), mean(start)
+    print(f"start {args.start}: train mean bad-2.0 {best:.3f}", flush=True)
+    t0 = time.time()
+    for rnd in range(args.rounds):
+        for key, factors in FACTORS.items():
+            for f in factors:
+                cand = dict(cur, **{key: round(cur[key] * f, 4)})
+                s = mean(cand)
+                kept = s < best - 0.01
+                print(f"round {rnd} {key}={cand[key]:<8g} train mean {s:.3f}{'  kept' if kept else ''}", flush=True)
+                if kept:
+                    cur, best = cand, s
+    result = {"start": args.start, "weights": args.weights or "shipped", "params": cur,
+              "train_scenes": train, "train_mean_bad2": {"start": mean(start), "found": best},
+              "held_out_bad2": {"start": scores(start, held), "found": scores(cur, held)},
+              "search_s": round(time.time() - t0, 1)}
+    print(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

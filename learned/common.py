@@ -114,6 +114,16 @@ def file_fingerprint(path: str | os.PathLike) -> str | None:
     return "sha256:" + hashlib.sha256(p.read_bytes()).hexdigest()[:16]
 
 
+def weights_fingerprint(default):
+    """A matcher's `fingerprint` attribute (see stereokit.registry): the hash of `params["weights"]` when given, else
+    of `default` (a path, or a callable returning it, evaluated at call time)."""
+
+    def fingerprint(params: dict) -> str | None:
+        return file_fingerprint(params.get("weights") or (default() if callable(default) else default))
+
+    return fingerprint
+
+
 def shared_data_dir() -> "Path | None":
     """$STEREOKIT_SHARED_DATA, else ../shared/data beside the repository; None when absent.
 

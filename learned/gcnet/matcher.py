@@ -31,7 +31,7 @@ from stereokit.errors import StereoKitError
 from stereokit.pair import StereoPair
 from stereokit.validation import check_disparity_range
 
-from ..common import WEIGHTS_DIR, choose_device
+from ..common import WEIGHTS_DIR, choose_device, weights_fingerprint
 from .model import GCNet, normalize_image, pad_to_multiple
 from .train import load_weights
 
@@ -222,10 +222,4 @@ def gcnet(
     return disp
 
 
-def _fingerprint(params: dict) -> str | None:
-    from ..common import file_fingerprint
-
-    return file_fingerprint(params.get("weights") or DEFAULT_WEIGHTS)
-
-
-gcnet.fingerprint = _fingerprint
+gcnet.fingerprint = weights_fingerprint(DEFAULT_WEIGHTS)  # stereokit compare's cache key: the weights' hash

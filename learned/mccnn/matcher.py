@@ -21,9 +21,10 @@ from stereokit.postprocess import interpolate_lr, lr_labels, subpixel_parabola, 
 from stereokit.refine import median_filter
 from stereokit.validation import check_disparity_range
 
+from ..common import weights_fingerprint
 from .model import mccnn_cost_volume, normalize_image
 from .presets import PRESETS, preset_params
-from .weights import load_model
+from .weights import load_model, shipped_weights
 
 _PARAM_KEYS = set(next(iter(PRESETS.values())))
 
@@ -121,8 +122,6 @@ def mccnn_acrt(pair, max_disp: int, *, min_disp: int = 0, preset: str = "middleb
 
 
 def _acrt_unavailable() -> str | None:
-    from .weights import shipped_weights
-
     if shipped_weights("acrt").is_file():
         return None
     return ("no MC-CNN-acrt weights are shipped (too slow to train on the build machine's CPU); train them with "
@@ -131,17 +130,6 @@ def _acrt_unavailable() -> str | None:
 
 mccnn_acrt.unavailable_reason = _acrt_unavailable
 
-
-def _weights_fingerprint(arch: str):
-    def fingerprint(params: dict) -> str | None:
-        from learned.common import file_fingerprint
-
-        from .weights import shipped_weights
-
-        return file_fingerprint(params.get("weights") or shipped_weights(arch))
-
-    return fingerprint
-
-
-mccnn_fast.fingerprint = _weights_fingerprint("fast")
-mccnn_acrt.fingerprint = _weights_fingerprint("acrt")
+# stereokit compare's cache key: the hash of the weights file in use
+mccnn_fast.fingerprint = weights_fingerprint(shipped_weights("fast"))
+mccnn_acrt.fingerprint = weights_fingerprint(shipped_weights("acrt"))

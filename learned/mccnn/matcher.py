@@ -86,17 +86,20 @@ def stereo_method(vol: np.ndarray, left: np.ndarray, right: np.ndarray, p: dict,
     `left` / `right` the normalised gray images, `p` a full parameter dict (see presets.py). Exposed so that the
     hyperparameters can be searched over a cached cost volume (benchmarks/tune_mccnn_preset.py)."""
     max_disp = vol.shape[2]
+    disp_right = None
+    if lr_check:  # the right view first, so that at most three volumes are alive at once
+        vol_right = np.ascontiguousarray(right_cost_volume(vol, min_disp)[:, ::-1])
+        agg_right = aggregate(vol_right, np.ascontiguousarray(right[:, ::-1]), np.ascontiguousarray(left[:, ::-1]),
+                              p, min_disp)
+        del vol_right
+        disp_right = np.ascontiguousarray(winner_takes_all(agg_right, min_disp, subpixel=None)[:, ::-1])
+        del agg_right
     vol_left = aggregate(vol, left, right, p, min_disp)
     disp = winner_takes_all(vol_left, min_disp, subpixel=None)
-    if lr_check:
-        vol_right = right_cost_volume(vol, min_disp)[:, ::-1]
-        agg_right = aggregate(np.ascontiguousarray(vol_right), np.ascontiguousarray(right[:, ::-1]),
-                              np.ascontiguousarray(left[:, ::-1]), p, min_disp)
-        disp_right = winner_takes_all(agg_right, min_disp, subpixel=None)[:, ::-1]
-        del agg_right, vol_right
+    if disp_right is not None:
         # Occlusions in the left band whose range the image edge cuts are filled from the right (see interpolate_lr).
         border = min_disp + max_disp - 1 if lr_border else 0
-        disp = interpolate_lr(disp, lr_labels(disp, np.ascontiguousarray(disp_right)), border=border)
+        disp = interpolate_lr(disp, lr_labels(disp, disp_right), border=border)
     disp = subpixel_parabola(disp, vol_left, min_disp)
     disp = median_filter(disp, 5)  # NaN-aware: invalid pixels neither vote nor get filled
     disp = thresholded_gaussian(disp, p["blur_sigma"], p["blur_t"])

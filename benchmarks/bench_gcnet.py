@@ -29,12 +29,6 @@ CLASSICAL = ("bm-sad", "bm-ssd", "bm-ncc", "bm-census", "sgm", "opencv-bm", "ope
              "opencv-sgbm-3way")
 
 
-def shared_data() -> Path | None:
-    from learned.common import shared_data_dir
-
-    return shared_data_dir()
-
-
 def score(pred, pair) -> dict:
     from eval.metrics import evaluate_pair
 
@@ -58,10 +52,11 @@ def _fmt(x) -> str:
 
 
 def heldout_table(weights: str | None) -> tuple[str, dict]:
+    from learned.common import shared_data_dir
     from learned.splits import VALIDATION_SCENES
     from stereokit.datasets import open_dataset
 
-    data = shared_data()
+    data = shared_data_dir()
     if data is None:
         return "_held-out scenes skipped: ../shared/data not present_\n", {}
     ds = open_dataset(f"middlebury:{data}")

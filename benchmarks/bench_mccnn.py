@@ -36,12 +36,6 @@ sys.path.insert(0, str(ROOT))
 BASELINES = ["sgm", "opencv-sgbm-hh"]
 
 
-def _shared_data() -> Path | None:
-    from learned.common import shared_data_dir
-
-    return shared_data_dir()
-
-
 def _max_disp(pair) -> int:
     from stereokit.validation import max_disp_from_gt
 
@@ -67,11 +61,12 @@ def _entries(mccnn: list[str]) -> list[tuple[str, str, dict]]:
 def accuracy(entries: list[tuple[str, str, dict]]) -> tuple[str, dict]:
     import stereokit
     from eval.metrics import evaluate_dataset, evaluate_pair
+    from learned.common import shared_data_dir
     from learned.splits import VALIDATION_SCENES
     from stereokit.datasets import open_dataset
 
     pairs = []
-    root = _shared_data()
+    root = shared_data_dir()
     if root is not None:
         ds = open_dataset(f"middlebury:{root}")
         pairs += [(ds[n], _max_disp(ds[n])) for n in VALIDATION_SCENES if n in ds.names]

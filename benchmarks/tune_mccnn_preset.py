@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         return float(np.mean(list(scores(p, train).values())))
 
     start = preset_params(args.start, args.arch)
-    cur, best = dict(start), mean(start)
+    start_mean = mean(start)
+    cur, best = dict(start), start_mean
     print(f"start {args.start}: train mean bad-2.0 {best:.3f}", flush=True)
     t0 = time.time()
     for rnd in range(args.rounds):
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                 if kept:
                     cur, best = cand, s
     result = {"start": args.start, "weights": args.weights or "shipped", "params": cur,
-              "train_scenes": train, "train_mean_bad2": {"start": mean(start), "found": best},
+              "train_scenes": train, "train_mean_bad2": {"start": start_mean, "found": best},
               "held_out_bad2": {"start": scores(start, held), "found": scores(cur, held)},
               "search_s": round(time.time() - t0, 1)}
     print(json.dumps(result, indent=1))

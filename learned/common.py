@@ -114,12 +114,12 @@ def file_fingerprint(path: str | os.PathLike) -> str | None:
     return "sha256:" + hashlib.sha256(p.read_bytes()).hexdigest()[:16]
 
 
-def weights_fingerprint(default):
+def weights_fingerprint(default: str | os.PathLike):
     """A matcher's `fingerprint` attribute (see stereokit.registry): the hash of `params["weights"]` when given, else
-    of `default` (a path, or a callable returning it, evaluated at call time)."""
+    of the `default` weights file."""
 
     def fingerprint(params: dict) -> str | None:
-        return file_fingerprint(params.get("weights") or (default() if callable(default) else default))
+        return file_fingerprint(params.get("weights") or default)
 
     return fingerprint
 

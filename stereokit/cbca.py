@@ -168,7 +168,7 @@ def cross_based_aggregation(cost_volume: np.ndarray, left: np.ndarray, right: np
     and unit variance, with tau1 in those units: Middlebury acrt L1 = 14, tau1 = 0.02; KITTI 2015 acrt
     L1 = 5, tau1 = 0.03). iterations: 0 returns a copy.
     """
-    vol = check_cost_volume(cost_volume)
+    vol = check_cost_volume(cost_volume, scan_values=True)
     H, W, D = vol.shape
     lft = _check_image("left", left, (H, W))
     rgt = _check_image("right", right, (H, W))
@@ -177,8 +177,6 @@ def cross_based_aggregation(cost_volume: np.ndarray, left: np.ndarray, right: np
         raise StereoKitError(f"iterations must be a non-negative integer, got {iterations!r}")
     if isinstance(min_disp, bool) or not isinstance(min_disp, numbers.Integral):
         raise StereoKitError(f"min_disp must be an integer, got {min_disp!r}")
-    if np.isnan(vol).any() or np.isneginf(vol).any():
-        raise StereoKitError("cost volume contains NaN or -inf (only +inf may mark invalid costs)")
     out = np.array(vol, dtype=np.float32, order="C", copy=True)
     if iterations == 0:
         return out

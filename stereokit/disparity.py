@@ -3,7 +3,7 @@
 The volume is float32 (H, W, D), lower is better, index k is disparity ``min_disp + k``, ``+inf`` marks matches
 outside the right image (see :mod:`stereokit.cost`). Ties go to the smallest disparity. The right view's disparity
 comes from the *same* volume (``C_right(y, xr, d) = C(y, xr + d, d)``), so the left-right check needs no second
-matching pass. NaN costs are treated like +inf (never chosen).
+matching pass. NaN or -inf costs raise `StereoKitError`.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import numpy as np
 from numba import njit, prange
 
 from .errors import StereoKitError
+from .validation import check_cost_volume
 
 SUBPIXEL = ("parabola", "equiangular", None)
 _SUBPIXEL_CODE = {None: 0, "none": 0, "parabola": 1, "equiangular": 2}
@@ -107,13 +108,6 @@ def _lr_kernel(dl, dr, threshold, out):
             out[y, x] = d if (not np.isnan(d) and _lr_consistent(x, d, dr[y], threshold)) else np.float32(np.nan)
 
 
-def _check_volume(volume: np.ndarray) -> np.ndarray:
-    volume = np.asarray(volume)
-    if volume.ndim != 3 or volume.shape[2] == 0:
-        raise StereoKitError(f"cost volume must be (H, W, D) with D >= 1, got shape {volume.shape}")
-    return np.ascontiguousarray(volume, dtype=np.float32)
-
-
 def winner_takes_all(
     volume: np.ndarray, min_disp: int = 0, subpixel: str | None = "parabola", uniqueness: float = 0.0
 ) -> np.ndarray:
@@ -129,7 +123,7 @@ def winner_takes_all(
         raise StereoKitError(f"unknown subpixel method {subpixel!r}; choose parabola, equiangular or None")
     if not 0.0 <= float(uniqueness) < 100.0:
         raise StereoKitError(f"uniqueness must be a percentage in [0, 100), got {uniqueness}")
-    volume = _check_volume(volume)
+    volume = check_cost_volume(volume, scan_values=True)
     out = np.empty(volume.shape[:2], dtype=np.float32)
     _disparity_kernel(volume, int(min_disp), _SUBPIXEL_CODE[subpixel], float(uniqueness), -1.0, True, False, out, out)
     return out
@@ -138,7 +132,7 @@ def winner_takes_all(
 def right_disparity(volume: np.ndarray, min_disp: int = 0) -> np.ndarray:
     """Right view's disparity float32 (H, W) from the left volume: argmin_d C(y, xr + d, d), integer-valued, NaN
     where no disparity maps inside the left image."""
-    volume = _check_volume(volume)
+    volume = check_cost_volume(volume, scan_values=True)
     out = np.empty(volume.shape[:2], dtype=np.float32)
     _disparity_kernel(volume, int(min_disp), 0, 0.0, -1.0, False, True, out, out)
     return out
@@ -173,7 +167,7 @@ def disparity_with_lr_check(
         raise StereoKitError(f"uniqueness must be a percentage in [0, 100), got {uniqueness}")
     if not lr_threshold >= 0:
         raise StereoKitError(f"the left-right threshold must be >= 0 px, got {lr_threshold}")
-    volume = _check_volume(volume)
+    volume = check_cost_volume(volume, scan_values=True)
     left = np.empty(volume.shape[:2], dtype=np.float32)
     right = np.empty(volume.shape[:2], dtype=np.float32)
     _disparity_kernel(volume, int(min_disp), _SUBPIXEL_CODE[subpixel], float(uniqueness), float(lr_threshold),

@@ -559,9 +559,6 @@ def _check_paths(paths) -> int:
     return int(paths)
 
 
-_check_volume = check_cost_volume
-
-
 def _check_penalty(name: str, value, positive: bool = False) -> np.float32:
     try:
         v = float(value)
@@ -681,7 +678,7 @@ def sgm(cost_volume: np.ndarray, P1: float, P2: float, paths: int = 8, *, guide:
     Peak memory besides the input: 1 x H*W*D float32 (int16 arithmetic) or 2 x (float32). See the module
     docstring.
     """
-    vol = _check_volume(cost_volume)
+    vol = check_cost_volume(cost_volume)
     paths = _check_paths(paths)
     p1 = _check_penalty("P1", P1)
     p2 = _check_penalty("P2", P2)
@@ -712,7 +709,7 @@ def sgm_mccnn(cost_volume: np.ndarray, left: np.ndarray, right: np.ndarray, P1: 
     e.g. Middlebury fast P1 = 2.3, P2 = 55.9, Q1 = 4, Q2 = 8, D = 0.08, V = 1.5). Float32 arithmetic; peak memory
     2 x H*W*D float32.
     """
-    vol = _check_volume(cost_volume)
+    vol = check_cost_volume(cost_volume)
     paths = _check_paths(paths)
     H, W, _ = vol.shape
     lft = _check_image("left", left, (H, W))
@@ -736,7 +733,7 @@ def cost_scale(cost_volume: np.ndarray, samples: int = 20000, seed: int = 0) -> 
 
     Used to express SGM penalties independently of the cost's units (census bits, SAD grey levels, 1 - NCC, ...).
     """
-    vol = _check_volume(cost_volume)
+    vol = check_cost_volume(cost_volume)
     H, W, D = vol.shape
     rng = np.random.default_rng(seed)
     n = min(samples, H * W)

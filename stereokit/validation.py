@@ -45,16 +45,23 @@ def check_disparity(disp: np.ndarray, shape: tuple[int, int], who: str = "matche
     return disp
 
 
-def check_cost_volume(cost_volume: np.ndarray) -> np.ndarray:
-    """A cost volume as the pipeline steps expect it (float32, (H, W, D), non-empty, C-contiguous) or raise."""
+def check_cost_volume(cost_volume: np.ndarray, *, scan_values: bool = False) -> np.ndarray:
+    """A cost volume as every pipeline step expects it (float32, (H, W, D), non-empty, C-contiguous) or raise.
+
+    scan_values: also refuse NaN and -inf (only +inf may mark an invalid cost); one pass over the volume, so steps
+    whose kernels already inspect every cost (SGM) leave it off.
+    """
     vol = np.asarray(cost_volume)
     if vol.ndim != 3:
         raise StereoKitError(f"cost volume must be 3-D (H, W, D), got shape {vol.shape}")
     if vol.dtype != np.float32:
-        raise StereoKitError(f"cost volume must be float32, got {vol.dtype}")
+        raise StereoKitError(f"cost volume must be float32, got {vol.dtype} (convert with .astype(np.float32))")
     if min(vol.shape) == 0:
         raise StereoKitError(f"cost volume is empty (shape {vol.shape})")
-    return np.ascontiguousarray(vol)
+    vol = np.ascontiguousarray(vol)
+    if scan_values and (np.isnan(vol).any() or np.isneginf(vol).any()):
+        raise StereoKitError("cost volume contains NaN or -inf (only +inf may mark invalid costs)")
+    return vol
 
 
 def round_up_16(value: float) -> int:

@@ -157,6 +157,22 @@ def test_bad_arguments():
         left_right_check(np.zeros((2, 3)), np.zeros((2, 4)))
 
 
+@pytest.mark.parametrize("bad, msg", [(np.nan, "NaN"), (-np.inf, "-inf")])
+def test_volume_values_refused_like_sgm(bad, msg):
+    from stereokit.disparity import disparity_with_lr_check
+
+    vol = np.zeros((2, 3, 4), np.float32)
+    vol[1, 1, 2] = bad
+    for step in (winner_takes_all, right_disparity, disparity_with_lr_check):
+        with pytest.raises(StereoKitError, match=msg):
+            step(vol)
+
+
+def test_volume_dtype_is_the_convention():
+    with pytest.raises(StereoKitError, match="float32"):
+        winner_takes_all(np.zeros((2, 3, 4), np.float64))
+
+
 @pytest.mark.parametrize("subpixel,uniqueness,min_disp", [("parabola", 0.0, 0), ("equiangular", 10.0, -3), (None, 5.0, 2)])
 def test_fused_lr_pass_equals_composition(subpixel, uniqueness, min_disp):
     from stereokit.disparity import disparity_with_lr_check

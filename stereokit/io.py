@@ -51,6 +51,30 @@ def _existing_file(path: PathLike, what: str) -> Path:
     return path
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_END = b"IEND\xaeB`\x82"  # the IEND chunk's type and CRC: the last 8 bytes of every complete PNG
+_JPEG_START, _JPEG_END = b"\xff\xd8", b"\xff\xd9"
+
+
+def _decode_file(path: Path, what: str) -> np.ndarray:
+    """Decode an image file with OpenCV, refusing truncated PNG and JPEG first: libjpeg returns a truncated JPEG
+    half grey with only a warning on stderr (a silent wrong answer), libpng prints its own error line."""
+    data = path.read_bytes()
+    if data.startswith(_PNG_SIGNATURE) and not data.endswith(_PNG_END):
+        raise StereoKitError(f"truncated PNG {what} (no IEND chunk at its end): {path}")
+    if data.startswith(_JPEG_START) and not data.rstrip(b"\x00").endswith(_JPEG_END):
+        raise StereoKitError(f"truncated JPEG {what} (no end-of-image marker): {path}")
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # our exception says it; no stderr line
+    try:
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+    if img is None:
+        raise StereoKitError(f"cannot decode {what} (unreadable, truncated or unsupported format): {path}")
+    return img
+
+
 def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
     """Write `data` to `path` atomically (temporary file in the same folder, then `os.replace`).
 
@@ -109,9 +133,7 @@ def _encode_png(img: np.ndarray, path: PathLike) -> bytes:
 def read_image(path: PathLike) -> np.ndarray:
     """Read an image as uint8/uint16, gray (H, W) or RGB (H, W, 3); a missing or undecodable file raises."""
     path = _existing_file(path, "image file")
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise StereoKitError(f"cannot decode image (unreadable, truncated or unsupported format): {path}")
+    img = _decode_file(path, "image")
     if img.ndim == 3:
         if img.shape[2] == 1:
             img = img[:, :, 0]
@@ -213,9 +235,7 @@ def write_pfm(path: PathLike, arr: np.ndarray, little_endian: bool = True) -> Pa
 def read_kitti_disparity(path: PathLike) -> np.ndarray:
     """KITTI 16-bit disparity PNG -> float32 (value / 256), NaN where the value is 0."""
     path = _existing_file(path, "disparity PNG")
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise StereoKitError(f"cannot decode disparity PNG (unreadable or truncated): {path}")
+    img = _decode_file(path, "disparity PNG")
     if img.dtype != np.uint16 or img.ndim != 2:
         chans = 1 if img.ndim == 2 else img.shape[2]
         raise StereoKitError(f"not a KITTI disparity PNG (expected 16-bit single-channel, got {img.dtype} with "

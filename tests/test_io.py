@@ -208,6 +208,19 @@ def test_read_image_errors_name_the_file(tmp_path):
         read_image(tmp_path / "junk.png")
 
 
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".ppm", ".tif"])
+def test_truncated_image_raises_quietly(tmp_path, capfd, suffix):
+    # libjpeg decodes a truncated JPEG half grey with only a warning: it must raise like the other formats
+    noise = np.random.default_rng(0).integers(0, 255, size=(40, 50, 3), dtype=np.uint8)
+    data = write_image(tmp_path / f"ok{suffix}", noise).read_bytes()
+    assert read_image(tmp_path / f"ok{suffix}").shape == noise.shape
+    (tmp_path / f"cut{suffix}").write_bytes(data[: len(data) * 2 // 3])
+    capfd.readouterr()
+    with pytest.raises(StereoKitError, match=rf"cut\{suffix}"):
+        read_image(tmp_path / f"cut{suffix}")
+    assert capfd.readouterr().err == ""  # the exception says it all: no codec line on stderr
+
+
 # ---------------------------------------------------------------- by suffix
 
 @pytest.mark.parametrize("suffix, tol", [(".pfm", 0.0), (".npy", 0.0), (".png", 0.5 / 256 + 1e-6)])

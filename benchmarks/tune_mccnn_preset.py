@@ -1,6 +1,6 @@
 """Search MC-CNN's stereo-method hyperparameters for a set of weights on the training scenes only.
 
-    python benchmarks/tune_mccnn_preset.py [--weights PATH] [--arch fast] [--start middlebury] [--rounds 2]
+    python benchmarks/tune_mccnn_preset.py [--weights PATH] [--arch fast] [--start middlebury] [--rounds 3]
 
 The paper tuned its hyperparameters (presets.py) for its own networks; a network trained elsewhere gives costs
 of another scale and shape. This runs a coordinate descent from the `--start` preset: each parameter in turn is
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--weights", default=None, help="weights file (default: the shipped ones)")
     ap.add_argument("--arch", default="fast", choices=["fast", "acrt"])
     ap.add_argument("--start", default="middlebury", help="preset to start from")
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args(argv)
     if args.threads:

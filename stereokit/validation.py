@@ -59,7 +59,7 @@ def check_cost_volume(cost_volume: np.ndarray, *, scan_values: bool = False) -> 
     if min(vol.shape) == 0:
         raise StereoKitError(f"cost volume is empty (shape {vol.shape})")
     vol = np.ascontiguousarray(vol)
-    if scan_values and (np.isnan(vol).any() or np.isneginf(vol).any()):
+    if scan_values and not vol.min() > -np.inf:  # one pass, no temporaries: the min is NaN or -inf if any is
         raise StereoKitError("cost volume contains NaN or -inf (only +inf may mark invalid costs)")
     return vol
 

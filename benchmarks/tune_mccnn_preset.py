@@ -9,8 +9,8 @@ truth) over the shared Middlebury scenes *outside* learned.splits.VALIDATION_SCE
 The paper's Middlebury fast column turns cross-based aggregation off (cbca_i1 = cbca_i2 = 0); the search also
 tries it on (before and after SGM, with the acrt column's crosses L1 = 14, tau1 = 0.02 as the starting arms), since
 it is the paper's own remedy for the edge fattening our network's volumes show. The network cost volume of each
-scene is computed once. The held-out scenes are scored only at the end, with the
-start and the found parameters, for the report; they never steer the search. Prints a dict ready for presets.py.
+scene is computed once. The held-out scenes are scored only at the end, with the start and the found parameters,
+for the report; they never steer the search. Prints a dict ready for presets.py.
 """
 
 from __future__ import annotations

@@ -50,12 +50,12 @@ def _mccnn_matchers() -> list[str]:
 
 def _entries(mccnn: list[str]) -> list[tuple[str, str, dict]]:
     """(label, matcher, options): each MC-CNN matcher with its default (the paper's) preset, then with the preset
-    tuned for the shipped weights (`preset="tuned"`, see presets.py), then the baselines."""
+    tuned for the shipped weights (`preset="tuned"`, see presets.py) where its architecture has one."""
     from learned.mccnn.presets import PRESETS
 
     out = [(m, m, {}) for m in mccnn]
-    out += [(f"{m} preset=tuned", m, {"preset": "tuned"}) for m in mccnn if ("tuned", m.split("-")[1]) in PRESETS]
-    return out + [(m, m, {}) for m in BASELINES]
+    return out + [(f"{m} preset=tuned", m, {"preset": "tuned"}) for m in mccnn
+                  if ("tuned", m.split("-")[1]) in PRESETS]
 
 
 def accuracy(entries: list[tuple[str, str, dict]]) -> tuple[str, dict]:
@@ -110,7 +110,7 @@ def accuracy(entries: list[tuple[str, str, dict]]) -> tuple[str, dict]:
     return "\n".join(lines), summary
 
 
-def timing(matchers: list[str], runs: int) -> tuple[str, dict]:
+def timing(entries: list[tuple[str, str, dict]], runs: int) -> tuple[str, dict]:
     import stereokit
     import torch
     from learned.mccnn.matcher import aggregate
@@ -124,16 +124,14 @@ def timing(matchers: list[str], runs: int) -> tuple[str, dict]:
     lines = ["### Inference time: sample 741x500, max_disp 64 (after model load and JIT)", "",
              f"torch threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f} at start", "",
              "| matcher | median s | min s | cost volume s | aggregation s (both views) |", "|---|---|---|---|---|"]
-    variants = [(m, preset) for m in matchers for preset in (("middlebury", "tuned") if m == "mccnn-fast"
-                                                              else ("middlebury",))]
-    for m, preset in variants:
+    for label, m, options in entries:
         arch = m.split("-")[1]
-        label = m if preset == "middlebury" else f"{m} preset={preset}"
-        stereokit.run_matcher(pair, m, 64, preset=preset)  # warm-up: loads weights, compiles
+        preset = options.get("preset", "middlebury")
+        stereokit.run_matcher(pair, m, 64, **options)  # warm-up: loads weights, compiles
         ts = []
         for _ in range(runs):
             t = time.perf_counter()
-            stereokit.run_matcher(pair, m, 64, preset=preset)
+            stereokit.run_matcher(pair, m, 64, **options)
             ts.append(time.perf_counter() - t)
         model = load_model(arch)
         L, R = normalize_image(pair.left_gray), normalize_image(pair.right_gray)
@@ -147,7 +145,7 @@ def timing(matchers: list[str], runs: int) -> tuple[str, dict]:
         lines.append(f"| {label} | {out[label]['median_s']:.2f} | {out[label]['min_s']:.2f} | {t_cost:.2f} | "
                      f"{t_agg:.2f} |")
         print(lines[-1], flush=True)
-    if "mccnn-acrt" not in matchers:
+    if "mccnn-acrt" not in {m for _, m, _ in entries}:
         # No accurate weights shipped: time its network cost volume (the dominant step; the values of the weights
         # do not change the time) with a random network on a band of rows, extrapolated to the full image.
         from learned.mccnn.model import AccurateNet
@@ -197,10 +195,10 @@ def main(argv: list[str] | None = None) -> int:
     parts = ["## MC-CNN benchmark", "", f"python benchmarks/bench_mccnn.py {' '.join(argv or sys.argv[1:])}".strip(), ""]
     record: dict = {}
     if not args.skip_accuracy:
-        text, record["accuracy"] = accuracy(_entries(mccnn))
+        text, record["accuracy"] = accuracy(_entries(mccnn) + [(m, m, {}) for m in BASELINES])
         parts.append(text)
     if not args.skip_timing:
-        text, record["timing"] = timing(mccnn, args.runs)
+        text, record["timing"] = timing(_entries(mccnn), args.runs)
         parts.append(text)
     parts.append(training_table())
     report = "\n".join(parts)

@@ -177,7 +177,7 @@ def cross_based_aggregation(cost_volume: np.ndarray, left: np.ndarray, right: np
         raise StereoKitError(f"iterations must be a non-negative integer, got {iterations!r}")
     if isinstance(min_disp, bool) or not isinstance(min_disp, numbers.Integral):
         raise StereoKitError(f"min_disp must be an integer, got {min_disp!r}")
-    out = np.array(vol, dtype=np.float32, order="C", copy=True)
+    out = vol.copy()  # check_cost_volume gave float32, C-contiguous
     if iterations == 0:
         return out
     armL = np.empty((4, H, W), np.int32)

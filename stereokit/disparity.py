@@ -108,6 +108,15 @@ def _lr_kernel(dl, dr, threshold, out):
             out[y, x] = d if (not np.isnan(d) and _lr_consistent(x, d, dr[y], threshold)) else np.float32(np.nan)
 
 
+def _wta_options(subpixel: str | None, uniqueness: float) -> int:
+    """The kernel's subpixel code, after checking the options winner_takes_all and disparity_with_lr_check share."""
+    if subpixel not in _SUBPIXEL_CODE:
+        raise StereoKitError(f"unknown subpixel method {subpixel!r}; choose parabola, equiangular or None")
+    if not 0.0 <= float(uniqueness) < 100.0:
+        raise StereoKitError(f"uniqueness must be a percentage in [0, 100), got {uniqueness}")
+    return _SUBPIXEL_CODE[subpixel]
+
+
 def winner_takes_all(
     volume: np.ndarray, min_disp: int = 0, subpixel: str | None = "parabola", uniqueness: float = 0.0
 ) -> np.ndarray:
@@ -119,13 +128,10 @@ def winner_takes_all(
     `uniqueness` (percent, OpenCV's uniquenessRatio): a pixel is invalid when some disparity more than one away
     from the best costs less than ``best * 100 / (100 - uniqueness)``; 0 disables the test.
     """
-    if subpixel not in _SUBPIXEL_CODE:
-        raise StereoKitError(f"unknown subpixel method {subpixel!r}; choose parabola, equiangular or None")
-    if not 0.0 <= float(uniqueness) < 100.0:
-        raise StereoKitError(f"uniqueness must be a percentage in [0, 100), got {uniqueness}")
+    code = _wta_options(subpixel, uniqueness)
     volume = check_cost_volume(volume, scan_values=True)
     out = np.empty(volume.shape[:2], dtype=np.float32)
-    _disparity_kernel(volume, int(min_disp), _SUBPIXEL_CODE[subpixel], float(uniqueness), -1.0, True, False, out, out)
+    _disparity_kernel(volume, int(min_disp), code, float(uniqueness), -1.0, True, False, out, out)
     return out
 
 
@@ -161,15 +167,12 @@ def disparity_with_lr_check(
 ) -> np.ndarray:
     """`left_right_check(winner_takes_all(volume, ...), right_disparity(volume), lr_threshold)` in one pass over
     the volume (the same per-pixel code, fused so the volume is read from memory once)."""
-    if subpixel not in _SUBPIXEL_CODE:
-        raise StereoKitError(f"unknown subpixel method {subpixel!r}; choose parabola, equiangular or None")
-    if not 0.0 <= float(uniqueness) < 100.0:
-        raise StereoKitError(f"uniqueness must be a percentage in [0, 100), got {uniqueness}")
+    code = _wta_options(subpixel, uniqueness)
     if not lr_threshold >= 0:
         raise StereoKitError(f"the left-right threshold must be >= 0 px, got {lr_threshold}")
     volume = check_cost_volume(volume, scan_values=True)
     left = np.empty(volume.shape[:2], dtype=np.float32)
     right = np.empty(volume.shape[:2], dtype=np.float32)
-    _disparity_kernel(volume, int(min_disp), _SUBPIXEL_CODE[subpixel], float(uniqueness), float(lr_threshold),
+    _disparity_kernel(volume, int(min_disp), code, float(uniqueness), float(lr_threshold),
                       True, True, left, right)
     return left

@@ -8,9 +8,10 @@ multiplied by a few factors and a change is kept when the mean bad-2.0 (KITTI-fi
 truth) over the shared Middlebury scenes *outside* learned.splits.VALIDATION_SCENES drops by more than 0.01.
 The paper's Middlebury fast column turns cross-based aggregation off (cbca_i1 = cbca_i2 = 0); the search also
 tries it on (before and after SGM, with the acrt column's crosses L1 = 14, tau1 = 0.02 as the starting arms), since
-it is the paper's own remedy for the edge fattening our network's volumes show. The network cost volume of each
-scene is computed once. The held-out scenes are scored only at the end, with the start and the found parameters,
-for the report; they never steer the search. Prints a dict ready for presets.py.
+it is the paper's own remedy for the edge fattening our network's volumes show. It also tries the two refinement
+switches that are not the paper's (leaving left-right failures invalid, speckle removal; see presets.py). The
+network cost volume of each scene is computed once. The held-out scenes are scored only at the end, with the start
+and the found parameters, for the report; they never steer the search. Prints a dict ready for presets.py.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ sys.path.insert(0, str(ROOT))
 
 FACTORS = {"sgm_P1": (0.5, 0.7, 1.4, 2.0), "sgm_P2": (0.5, 0.7, 1.4, 2.0), "sgm_Q1": (0.5, 0.75, 1.5),
            "sgm_Q2": (0.5, 0.75, 1.5), "sgm_D": (0.5, 1.5, 2.5), "sgm_V": (0.67, 1.5), "blur_sigma": (0.5, 0.25),
-           "blur_t": (0.5, 2.0), "cbca_L1": (0.5, 1.5), "cbca_tau1": (0.5, 2.0)}
-CHOICES = {"cbca_i1": (0, 2, 4), "cbca_i2": (0, 2, 4)}  # iteration counts: tried as values, not factors
+           "blur_t": (0.5, 2.0), "cbca_L1": (0.5, 1.5), "cbca_tau1": (0.5, 2.0), "speckle_diff": (0.5, 2.0, 3.0)}
+# counts and switches: tried as values, not factors
+CHOICES = {"cbca_i1": (0, 2, 4), "cbca_i2": (0, 2, 4), "lr_interpolate": (True, False), "speckle_size": (0, 100, 300)}
 CROSS_START = {"cbca_L1": 14, "cbca_tau1": 0.02}  # the paper's Middlebury acrt crosses, where the start has none
 
 
@@ -93,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         nonlocal cur, best
         if key in CROSS_START and cur["cbca_i1"] == cur["cbca_i2"] == 0:
             return  # the crosses matter only when aggregation runs
+        if key == "speckle_diff" and cur["speckle_size"] == 0:
+            return  # likewise the speckle tolerance without speckle removal
         cand = dict(cur, **{key: value})
         s = mean(cand)
         kept = s < best - 0.01
@@ -110,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
                     step(rnd, key, v)
     if cur["cbca_i1"] == cur["cbca_i2"] == 0:
         cur.update({k: start[k] for k in CROSS_START})  # aggregation stayed off: report the start's unused arms
-    result = {"start": args.start, "weights": args.weights or "shipped", "params": cur,
+    result = {"start": args.start, "start_params": start, "weights": args.weights or "shipped", "params": cur,
               "train_scenes": train, "train_mean_bad2": {"start": start_mean, "found": best},
               "held_out_bad2": {"start": scores(start, held), "found": scores(cur, held)},
               "search_s": round(time.time() - t0, 1)}

@@ -433,6 +433,34 @@ def test_mccnn_fast_pipeline_runs_and_is_deterministic(random_fast_weights):
         mccnn_fast(pair, 60, weights=random_fast_weights)  # range wider than the image
 
 
+def test_refinement_switches_leave_lr_failures_invalid_and_remove_speckles():
+    """lr_interpolate=False: NaN exactly where the left-right check fails (the filters keep NaN NaN); speckle_size:
+    the output equals remove_speckles applied to the output without it. The paper's presets keep both off."""
+    from learned.mccnn.matcher import aggregate, right_cost_volume, stereo_method
+    from learned.mccnn.presets import PRESETS, preset_params
+    from stereokit.disparity import winner_takes_all
+    from stereokit.postprocess import lr_labels
+    from stereokit.refine import remove_speckles
+
+    assert all(p["lr_interpolate"] and p["speckle_size"] == 0 for (name, _), p in PRESETS.items() if name != "tuned")
+    rng = np.random.default_rng(4)
+    vol = rng.random((14, 30, 6)).astype(np.float32)
+    left, right = (normalize_image(rng.random((14, 30)).astype(np.float32)) for _ in range(2))
+    p = dict(preset_params("middlebury", "fast"), lr_interpolate=False)
+    out = stereo_method(vol, left, right, p)
+    flip = lambda a: np.ascontiguousarray(a[:, ::-1])  # noqa: E731
+    disp_right = flip(winner_takes_all(aggregate(flip(right_cost_volume(vol)), flip(right), flip(left), p), 0,
+                                       subpixel=None))
+    disp_left = winner_takes_all(aggregate(vol, left, right, p), 0, subpixel=None)
+    failed = lr_labels(disp_left, disp_right) != 0
+    assert 0 < failed.sum() < failed.size
+    np.testing.assert_array_equal(np.isnan(out), failed)
+    assert np.isfinite(stereo_method(vol, left, right, preset_params("middlebury", "fast"))).mean() > 0.9
+    despeckled = stereo_method(vol, left, right, dict(p, speckle_size=20, speckle_diff=1.5))
+    np.testing.assert_array_equal(despeckled, remove_speckles(out, 20, 1.5))
+    assert np.isnan(despeckled).sum() > np.isnan(out).sum()
+
+
 def test_registered_and_acrt_without_weights_is_a_clear_error():
     from learned.mccnn.weights import shipped_weights
     from stereokit import matchers

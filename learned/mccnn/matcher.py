@@ -2,9 +2,11 @@
 
 cost (network, both views from one set of features) -> cross-based cost aggregation x cbca_i1 -> SGM with MC-CNN's
 penalties (4 paths, averaged) -> CBCA x cbca_i2 -> winner-takes-all -> left-right check with occlusion / mismatch
-interpolation -> subpixel parabola -> 5x5 median -> thresholded Gaussian. The right view's disparity (for the check)
-runs the same aggregation on the right-reference volume C_R(x, d) = C_L(x + d, d), mirrored so that the shared
-steps (which match at x - d) apply unchanged.
+interpolation -> subpixel parabola -> 5x5 median -> thresholded Gaussian. Two switches that are not the paper's
+(presets.py; its presets keep them off) leave the left-right failures invalid instead of interpolating them and
+remove speckles at the end. The right view's disparity (for the check) runs the same aggregation on the
+right-reference volume C_R(x, d) = C_L(x + d, d), mirrored so that the shared steps (which match at x - d) apply
+unchanged.
 
 Scaling: intensities for SGM's D and CBCA's tau1 are the network's inputs (gray, zero mean / unit std per image);
 costs are 1 - similarity (fast: 1 - cosine, acrt: 1 - sigmoid), i.e. the paper's -similarity plus one, so the
@@ -18,7 +20,7 @@ import numpy as np
 from stereokit.disparity import winner_takes_all
 from stereokit.errors import StereoKitError
 from stereokit.postprocess import interpolate_lr, lr_labels, subpixel_parabola, thresholded_gaussian
-from stereokit.refine import median_filter
+from stereokit.refine import median_filter, remove_speckles
 from stereokit.validation import check_disparity_range
 
 from ..common import weights_fingerprint
@@ -97,12 +99,18 @@ def stereo_method(vol: np.ndarray, left: np.ndarray, right: np.ndarray, p: dict,
     vol_left = aggregate(vol, left, right, p, min_disp)
     disp = winner_takes_all(vol_left, min_disp, subpixel=None)
     if disp_right is not None:
-        # Occlusions in the left band whose range the image edge cuts are filled from the right (see interpolate_lr).
-        border = min_disp + max_disp - 1 if lr_border else 0
-        disp = interpolate_lr(disp, lr_labels(disp, disp_right), border=border)
+        labels = lr_labels(disp, disp_right)
+        if p["lr_interpolate"]:
+            # Occlusions in the left band whose range the image edge cuts are filled from the right (interpolate_lr).
+            border = min_disp + max_disp - 1 if lr_border else 0
+            disp = interpolate_lr(disp, labels, border=border)
+        else:
+            disp[labels != 0] = np.nan
     disp = subpixel_parabola(disp, vol_left, min_disp)
     disp = median_filter(disp, 5)  # NaN-aware: invalid pixels neither vote nor get filled
     disp = thresholded_gaussian(disp, p["blur_sigma"], p["blur_t"])
+    if p["speckle_size"] > 0:
+        disp = remove_speckles(disp, p["speckle_size"], p["speckle_diff"])
     return (disp, vol_left) if return_cost else disp
 
 

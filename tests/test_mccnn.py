@@ -459,6 +459,8 @@ def test_refinement_switches_leave_lr_failures_invalid_and_remove_speckles():
     despeckled = stereo_method(vol, left, right, dict(p, speckle_size=20, speckle_diff=1.5))
     np.testing.assert_array_equal(despeckled, remove_speckles(out, 20, 1.5))
     assert np.isnan(despeckled).sum() > np.isnan(out).sum()
+    with pytest.raises(StereoKitError, match="lr_interpolate must be True or False"):
+        stereo_method(vol, left, right, dict(p, lr_interpolate="no"))
 
 
 def test_registered_and_acrt_without_weights_is_a_clear_error():

@@ -87,6 +87,8 @@ def stereo_method(vol: np.ndarray, left: np.ndarray, right: np.ndarray, p: dict,
     """The paper's stereo method after the network: `vol` the left-reference network cost volume (H, W, D),
     `left` / `right` the normalised gray images, `p` a full parameter dict (see presets.py). Exposed so that the
     hyperparameters can be searched over a cached cost volume (benchmarks/tune_mccnn_preset.py)."""
+    if not isinstance(p["lr_interpolate"], (bool, np.bool_)):  # a string such as "no" would read as True
+        raise StereoKitError(f"lr_interpolate must be True or False, got {p['lr_interpolate']!r}")
     max_disp = vol.shape[2]
     disp_right = None
     if lr_check:  # the right view first, so that at most three volumes are alive at once

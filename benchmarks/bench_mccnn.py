@@ -111,6 +111,8 @@ def accuracy(entries: list[tuple[str, str, dict]]) -> tuple[str, dict]:
 
 
 def timing(entries: list[tuple[str, str, dict]], runs: int) -> tuple[str, dict]:
+    import inspect
+
     import stereokit
     import torch
     from learned.mccnn.matcher import aggregate
@@ -126,7 +128,8 @@ def timing(entries: list[tuple[str, str, dict]], runs: int) -> tuple[str, dict]:
              "| matcher | median s | min s | cost volume s | aggregation s (both views) |", "|---|---|---|---|---|"]
     for label, m, options in entries:
         arch = m.split("-")[1]
-        preset = options.get("preset", "middlebury")
+        # the preset the timed runs use: the given one, else the matcher's own default
+        preset = options.get("preset", inspect.signature(stereokit.matchers[m]).parameters["preset"].default)
         stereokit.run_matcher(pair, m, 64, **options)  # warm-up: loads weights, compiles
         ts = []
         for _ in range(runs):

@@ -15,8 +15,8 @@ the KITTI 2012 fast column.
 shorter, gives costs of another shape. It is the coordinate descent of benchmarks/tune_mccnn_preset.py from the
 "middlebury" preset for the shipped learned/weights/mccnn_fast.pt, on the eight shared training scenes only (mean
 bad-2.0 7.03 -> 5.34 there; the held-out scenes never steer it). It turns on the cross-based aggregation that the
-paper's fast column leaves off (after SGM only), leaves the left-right failures invalid and removes speckles. With other weights,
-re-run that script.
+paper's fast column leaves off (after SGM only), leaves the left-right failures invalid and removes speckles. With
+other weights, re-run that script.
 """
 
 from __future__ import annotations

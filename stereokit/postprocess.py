@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .disparity import _lr_consistent
 from .errors import StereoKitError
 
 CORRECT, MISMATCH, OCCLUSION = 0, 1, 2
@@ -30,8 +31,7 @@ def _lr_labels(dl, dr, tol):
     for y in prange(H):
         for x in range(W):
             d = dl[y, x]
-            xr = int(np.rint(x - d)) if np.isfinite(d) else -1
-            if 0 <= xr < W and abs(d - dr[y, xr]) <= tol:
+            if np.isfinite(d) and _lr_consistent(x, d, dr[y], tol):  # the test left_right_check applies
                 continue
             # Mismatch when some disparity would be consistent (the pixel is visible in the right image),
             # occlusion otherwise.

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stereokit.disparity import winner_takes_all
+from stereokit.disparity import left_right_check, winner_takes_all
 from stereokit.errors import StereoKitError
 from stereokit.postprocess import interpolate_lr, lr_labels, subpixel_parabola, thresholded_gaussian
 from stereokit.refine import median_filter, remove_speckles
@@ -101,13 +101,12 @@ def stereo_method(vol: np.ndarray, left: np.ndarray, right: np.ndarray, p: dict,
     vol_left = aggregate(vol, left, right, p, min_disp)
     disp = winner_takes_all(vol_left, min_disp, subpixel=None)
     if disp_right is not None:
-        labels = lr_labels(disp, disp_right)
         if p["lr_interpolate"]:
             # Occlusions in the left band whose range the image edge cuts are filled from the right (interpolate_lr).
             border = min_disp + max_disp - 1 if lr_border else 0
-            disp = interpolate_lr(disp, labels, border=border)
-        else:
-            disp[labels != 0] = np.nan
+            disp = interpolate_lr(disp, lr_labels(disp, disp_right), border=border)
+        else:  # sgm's check: the failures invalid, with no need to tell occlusions from mismatches
+            disp = left_right_check(disp, disp_right)
     disp = subpixel_parabola(disp, vol_left, min_disp)
     disp = median_filter(disp, 5)  # NaN-aware: invalid pixels neither vote nor get filled
     disp = thresholded_gaussian(disp, p["blur_sigma"], p["blur_t"])

@@ -525,7 +525,8 @@ def test_mccnn_acrt_pipeline_with_cbca_runs_with_user_weights(tmp_path):
 
 
 def test_tuned_preset_is_the_recorded_search_result():
-    """The "tuned" preset is exactly what benchmarks/tune_mccnn_preset.py found (its log is committed)."""
+    """The "tuned" preset is what benchmarks/tune_mccnn_preset.py found (its log is committed): of the searches
+    in the log, the one with the lowest mean bad-2.0 on the training scenes."""
     from pathlib import Path
 
     from learned.mccnn.presets import preset_params
@@ -533,9 +534,16 @@ def test_tuned_preset_is_the_recorded_search_result():
 
     log = Path(__file__).resolve().parents[1] / "benchmarks" / "results_mccnn_tune.log"
     text = log.read_text()
-    found = json.loads(text[text.index("\n{") + 1 :])
-    assert found["train_mean_bad2"]["found"] < found["train_mean_bad2"]["start"]
-    assert preset_params("tuned", "fast") == found["params"]
-    assert set(found["train_scenes"]).isdisjoint(VALIDATION_SCENES)  # the held-out scenes never steered it
+    decoder, searches, at = json.JSONDecoder(), [], text.find("\n{")
+    while at >= 0:
+        result, end = decoder.raw_decode(text, at + 1)
+        searches.append(result)
+        at = text.find("\n{", end)
+    assert searches
+    for found in searches:
+        assert found["train_mean_bad2"]["found"] <= found["train_mean_bad2"]["start"]
+        assert set(found["train_scenes"]).isdisjoint(VALIDATION_SCENES)  # the held-out scenes never steered it
+    best = min(searches, key=lambda f: f["train_mean_bad2"]["found"])
+    assert preset_params("tuned", "fast") == best["params"]
     with pytest.raises(StereoKitError, match="tuned"):
         preset_params("tuned", "acrt")

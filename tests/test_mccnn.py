@@ -543,6 +543,8 @@ def test_tuned_preset_is_the_recorded_search_result():
     for found in searches:
         assert found["weights"] == "shipped"
         assert found["train_mean_bad2"]["found"] <= found["train_mean_bad2"]["start"]
+        if found["start"] == "middlebury":  # from the paper's values the search must gain; from "tuned" it may not
+            assert found["train_mean_bad2"]["found"] < found["train_mean_bad2"]["start"]
         assert set(found["train_scenes"]).isdisjoint(VALIDATION_SCENES)  # the held-out scenes never steered it
     best = min(searches, key=lambda f: f["train_mean_bad2"]["found"])
     assert preset_params("tuned", "fast") == best["params"]

@@ -5,7 +5,8 @@
 The paper tuned its hyperparameters (presets.py) for its own networks; a network trained elsewhere gives costs
 of another scale and shape. This runs a coordinate descent from the `--start` preset: each parameter in turn is
 multiplied by a few factors and a change is kept when the mean bad-2.0 (KITTI-filled, all pixels with ground
-truth) over the shared Middlebury scenes *outside* learned.splits.VALIDATION_SCENES drops by more than 0.01.
+truth) over the shared Middlebury scenes *outside* learned.splits.VALIDATION_SCENES drops by more than 0.01; it
+stops after --rounds rounds, or after the first round that keeps nothing.
 The paper's Middlebury fast column turns cross-based aggregation off (cbca_i1 = cbca_i2 = 0); the search also
 tries it on (before and after SGM, with the acrt column's crosses L1 = 14, tau1 = 0.02 as the starting arms), since
 it is the paper's own remedy for the edge fattening our network's volumes show. It also tries the two refinement
@@ -105,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             cur, best = cand, s
 
     for rnd in range(args.rounds):
+        round_start = best
         for key, factors in FACTORS.items():
             for f in factors:  # each factor applies to the value kept so far
                 step(rnd, key, int(round(cur[key] * f)) if key == "cbca_L1" else round(cur[key] * f, 4))
@@ -112,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
             for v in values:
                 if v != cur[key]:
                     step(rnd, key, v)
+        if best == round_start:
+            break  # nothing kept: scoring is deterministic, so a further round would repeat this one
     if cur["cbca_i1"] == cur["cbca_i2"] == 0:
         cur.update({k: start[k] for k in CROSS_START})  # aggregation stayed off: report the start's unused arms
     result = {"start": args.start, "start_params": start, "weights": args.weights or "shipped", "params": cur,

@@ -14,8 +14,8 @@ the KITTI 2012 fast column.
 "tuned" (fast only) is not the paper's: the paper tuned its values for its own networks, and ours, trained far
 shorter, gives costs of another shape. It is the result of benchmarks/tune_mccnn_preset.py, a coordinate descent on
 the eight shared training scenes only (the held-out scenes never steer it). For the shipped
-learned/weights/mccnn_fast.pt two searches ran: from "middlebury" (mean bad-2.0 6.93 -> 5.48 there) and from the
-previous weights' tuned values (5.28, no change kept); the lower one is kept. It turns on the cross-based aggregation
+learned/weights/mccnn_fast.pt two searches ran: from "middlebury" (mean bad-2.0 6.91 -> 5.46 there) and from the
+previous weights' tuned values (5.26, no change kept); the lower one is kept. It turns on the cross-based aggregation
 that the paper's fast column leaves off (after SGM only), leaves the left-right failures invalid and removes speckles.
 With other weights, re-run that script (from "middlebury" and with --start tuned).
 """

@@ -21,6 +21,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,45 @@ FACTORS = {"sgm_P1": (0.5, 0.7, 1.4, 2.0), "sgm_P2": (0.5, 0.7, 1.4, 2.0), "sgm_
 # counts and switches: tried as values, not factors
 CHOICES = {"cbca_i1": (0, 2, 4), "cbca_i2": (0, 2, 4), "lr_interpolate": (True, False), "speckle_size": (0, 100, 300)}
 CROSS_START = {"cbca_L1": 14, "cbca_tau1": 0.02}  # the paper's Middlebury acrt crosses, where the start has none
+
+
+def coordinate_descent(start: dict, start_score: float, score: Callable[[dict], float], rounds: int,
+                       report: Callable[[str], None] = lambda line: print(line, flush=True)) -> tuple[dict, float]:
+    """Coordinate descent over FACTORS and CHOICES from `start` (whose `score` is `start_score`; lower is better).
+
+    A candidate is kept when it lowers the score by more than 0.01. Each tried candidate is reported as one line.
+    Stops after `rounds` rounds, or after the first round that keeps nothing. Returns (parameters, score)."""
+    cur, best = dict(start), start_score
+    if cur["cbca_L1"] == 0:
+        cur.update(CROSS_START)  # no effect while both iteration counts are 0
+
+    def step(rnd: int, key: str, value) -> None:
+        nonlocal cur, best
+        if key in CROSS_START and cur["cbca_i1"] == cur["cbca_i2"] == 0:
+            return  # the crosses matter only when aggregation runs
+        if key == "speckle_diff" and cur["speckle_size"] == 0:
+            return  # likewise the speckle tolerance without speckle removal
+        cand = dict(cur, **{key: value})
+        s = score(cand)
+        kept = s < best - 0.01
+        report(f"round {rnd} {key}={value:<8g} train mean {s:.3f}{'  kept' if kept else ''}")
+        if kept:
+            cur, best = cand, s
+
+    for rnd in range(rounds):
+        round_start = best
+        for key, factors in FACTORS.items():
+            for f in factors:  # each factor applies to the value kept so far
+                step(rnd, key, int(round(cur[key] * f)) if key == "cbca_L1" else round(cur[key] * f, 4))
+        for key, values in CHOICES.items():
+            for v in values:
+                if v != cur[key]:
+                    step(rnd, key, v)
+        if best == round_start:
+            break  # nothing kept: scoring is deterministic, so a further round would repeat this one
+    if cur["cbca_i1"] == cur["cbca_i2"] == 0:
+        cur.update({k: start[k] for k in CROSS_START})  # aggregation stayed off: report the start's unused arms
+    return cur, best
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,38 +126,9 @@ def main(argv: list[str] | None = None) -> int:
 
     start = preset_params(args.start, args.arch)
     start_mean = mean(start)
-    cur, best = dict(start), start_mean
-    print(f"start {args.start}: train mean bad-2.0 {best:.3f}", flush=True)
+    print(f"start {args.start}: train mean bad-2.0 {start_mean:.3f}", flush=True)
     t0 = time.time()
-    if cur["cbca_L1"] == 0:
-        cur.update(CROSS_START)  # no effect while both iteration counts are 0
-
-    def step(rnd: int, key: str, value) -> None:
-        nonlocal cur, best
-        if key in CROSS_START and cur["cbca_i1"] == cur["cbca_i2"] == 0:
-            return  # the crosses matter only when aggregation runs
-        if key == "speckle_diff" and cur["speckle_size"] == 0:
-            return  # likewise the speckle tolerance without speckle removal
-        cand = dict(cur, **{key: value})
-        s = mean(cand)
-        kept = s < best - 0.01
-        print(f"round {rnd} {key}={value:<8g} train mean {s:.3f}{'  kept' if kept else ''}", flush=True)
-        if kept:
-            cur, best = cand, s
-
-    for rnd in range(args.rounds):
-        round_start = best
-        for key, factors in FACTORS.items():
-            for f in factors:  # each factor applies to the value kept so far
-                step(rnd, key, int(round(cur[key] * f)) if key == "cbca_L1" else round(cur[key] * f, 4))
-        for key, values in CHOICES.items():
-            for v in values:
-                if v != cur[key]:
-                    step(rnd, key, v)
-        if best == round_start:
-            break  # nothing kept: scoring is deterministic, so a further round would repeat this one
-    if cur["cbca_i1"] == cur["cbca_i2"] == 0:
-        cur.update({k: start[k] for k in CROSS_START})  # aggregation stayed off: report the start's unused arms
+    cur, best = coordinate_descent(start, start_mean, mean, args.rounds)
     result = {"start": args.start, "start_params": start, "weights": args.weights or "shipped", "params": cur,
               "train_scenes": train, "train_mean_bad2": {"start": start_mean, "found": best},
               "held_out_bad2": {"start": scores(start, held), "found": scores(cur, held)},

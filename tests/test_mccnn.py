@@ -550,3 +550,41 @@ def test_tuned_preset_is_the_recorded_search_result():
     assert preset_params("tuned", "fast") == best["params"]
     with pytest.raises(StereoKitError, match="tuned"):
         preset_params("tuned", "acrt")
+
+
+def _tune_script():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "tune_mccnn_preset.py"
+    spec = importlib.util.spec_from_file_location("tune_mccnn_preset", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_tune_search_follows_the_score_and_stops_after_a_round_that_keeps_nothing():
+    from learned.mccnn.presets import preset_params
+
+    tune = _tune_script()
+    start = preset_params("middlebury", "fast")
+
+    def score(p: dict) -> float:  # only P1 matters; best at 8
+        return (p["sgm_P1"] - 8.0) ** 2
+
+    lines: list[str] = []
+    found, best = tune.coordinate_descent(start, score(start), score, rounds=5, report=lines.append)
+    # round 0: 2.3 x1.4 = 3.22, then x2.0 = 6.44 kept; round 1: x1.4 = 9.016 kept; round 2 keeps nothing and ends it
+    assert found == dict(start, sgm_P1=9.016)
+    assert best == pytest.approx((9.016 - 8.0) ** 2)
+    assert [ln for ln in lines if ln.endswith("kept")] == [
+        "round 0 sgm_P1=3.22     train mean 22.848  kept",
+        "round 0 sgm_P1=6.44     train mean 2.434  kept",
+        "round 1 sgm_P1=9.016    train mean 1.032  kept",
+    ]
+    assert {ln.split()[1] for ln in lines} == {"0", "1", "2"}  # not rounds 3 and 4
+
+    lines.clear()
+    found, best = tune.coordinate_descent(start, 1.0, lambda p: 1.0, rounds=3, report=lines.append)
+    assert (found, best) == (start, 1.0)  # nothing kept, and the unused cross arms are reported as the start's
+    assert lines and {ln.split()[1] for ln in lines} == {"0"}

@@ -215,6 +215,25 @@ def test_resume_continues_exactly(monkeypatch, tmp_path):
     assert train  # module imported for monkeypatching
 
 
+def test_init_starts_from_given_weights_and_rejects_mismatched_ones(monkeypatch, tmp_path):
+    args = ["--batch-size", "8", "--iterations", "2", "--validate-every", "100"]
+    _toy_training(monkeypatch, tmp_path / "a", args + ["--seed", "1"])
+    trained = torch.load(tmp_path / "a" / "model.pt", weights_only=True)["state_dict"]
+    # lr 0: the run's weights stay where they started, so they show what --init loaded
+    _toy_training(monkeypatch, tmp_path / "b", args + ["--lr", "0", "--init", str(tmp_path / "a" / "model.pt")])
+    _toy_training(monkeypatch, tmp_path / "c", args + ["--lr", "0"])
+    started = torch.load(tmp_path / "b" / "model.pt", weights_only=True)["state_dict"]
+    random = torch.load(tmp_path / "c" / "model.pt", weights_only=True)["state_dict"]
+    for k in trained:
+        torch.testing.assert_close(started[k], trained[k], rtol=0, atol=0)
+    assert not all(torch.equal(random[k], trained[k]) for k in trained)
+    assert json.loads((tmp_path / "b" / "model.json").read_text())["init"] == str(tmp_path / "a" / "model.pt")
+    with pytest.raises(StereoKitError, match="'middlebury' setting, not 'kitti'"):
+        _toy_training(monkeypatch, tmp_path / "d", args + ["--setting", "kitti", "--init", str(tmp_path / "a" / "model.pt")])
+    with pytest.raises(StereoKitError, match="not found"):
+        _toy_training(monkeypatch, tmp_path / "e", args + ["--init", str(tmp_path / "missing.pt")])
+
+
 @pytest.mark.slow
 def test_short_training_lowers_loss_and_validation_error(monkeypatch, tmp_path):
     from learned.mccnn import train

@@ -8,6 +8,8 @@ network's own cost, % of valid ground-truth pixels (non-occluded where known) wr
 Checkpoints (model, optimiser, RNG states, iteration) are written atomically to OUT/checkpoint.pt every
 --checkpoint-every iterations; --resume continues exactly (a different --iterations may be given on resume to
 lengthen or shorten the run; the lr drop moves with it). OUT/model.pt (+ .json) holds the final weights.
+--init WEIGHTS starts a new run from trained weights instead of a random network (fine-tuning, e.g. the shipped
+weights on a user's own KITTI copy); the optimiser, the schedule and the sampler start afresh.
 """
 
 from __future__ import annotations
@@ -170,6 +172,20 @@ def export_weights(model, path: str | os.PathLike, meta: dict) -> None:
     os.replace(tmp, path.with_suffix(".json"))
 
 
+def init_from(model: torch.nn.Module, weights: str, arch: str, setting: str) -> None:
+    """Load `weights` ('shipped' or a file) into `model`, which must be MC-CNN-`arch` in `setting`."""
+    from .weights import model_from_file, shipped_weights
+
+    path = shipped_weights(arch) if weights == "shipped" else Path(weights)
+    if not path.is_file():
+        raise StereoKitError(f"--init: weights file not found: {path}")
+    src = model_from_file(path, arch, "cpu")
+    if src.setting != setting:
+        raise StereoKitError(f"--init: {path} holds MC-CNN-{arch} weights for the {src.setting!r} setting, "
+                             f"not {setting!r}; train with --setting {src.setting}")
+    load_state_dict(model, src.state_dict(), path)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="stereokit train mccnn", description=__doc__.split("\n")[0])
     p.add_argument("--arch", choices=["fast", "acrt", "accurate"], default="fast")
@@ -192,6 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-every", type=int, default=500)
     p.add_argument("--validate-every", type=int, default=2000)
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--init", default=None,
+                   help="start from these weights (an exported .pt or a checkpoint) instead of a random network; "
+                        "'shipped' for the shipped weights of --arch; ignored when --resume finds a checkpoint")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--device", default=None, help="cpu / cuda (default: CUDA when available)")
     p.add_argument("--export", default=None, help="also write the final weights (+ .json) to this path")
@@ -219,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         "arch": arch, "setting": args.setting, "datasets": specs, "iterations": args.iterations,
         "batch_size": args.batch_size, "lr": lr0, "momentum": args.momentum, "seed": args.seed,
         "augment": not args.no_augment, "balance": args.balance, "offsets": OFFSETS[(args.setting, arch)],
+        "init": args.init,
     }
 
     seed_everything(args.seed)
@@ -256,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
         start, history, wall0 = int(ck["iteration"]), json.loads(ck["history"]), float(ck["wall"])
         commands = json.loads(ck.get("commands", "[]")) + [command]
         avg_resumed = float(ck.get("loss_avg", -1.0))
+    elif args.init:
+        init_from(model, args.init, arch, args.setting)
 
     def save_checkpoint(it: int, wall: float) -> None:
         atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "rng": rng_state(),
@@ -305,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.time() - t0
     meta = {
         "arch": arch, "setting": args.setting, "data": specs, "validation_scenes": list(VALIDATION_SCENES),
-        "iterations": args.iterations, "batch_size": args.batch_size, "seed": args.seed, "lr": lr0,
+        "iterations": args.iterations, "batch_size": args.batch_size, "seed": args.seed, "lr": lr0, "init": args.init,
         "wall_time_s": round(wall, 1), "final_loss": avg,
         "validation": {"metric": "WTA of the network cost, % pixels with |d - gt| > 2 on the held-out scenes",
                        "bad2": val_err if val_pairs else None,

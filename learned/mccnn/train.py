@@ -174,12 +174,10 @@ def export_weights(model, path: str | os.PathLike, meta: dict) -> None:
 
 def init_from(model: torch.nn.Module, weights: str, arch: str, setting: str) -> None:
     """Load `weights` ('shipped' or a file) into `model`, which must be MC-CNN-`arch` in `setting`."""
-    from .weights import model_from_file, shipped_weights
+    from .weights import load_model, shipped_weights
 
     path = shipped_weights(arch) if weights == "shipped" else Path(weights)
-    if not path.is_file():
-        raise StereoKitError(f"--init: weights file not found: {path}")
-    src = model_from_file(path, arch, "cpu")
+    src = load_model(arch, None if weights == "shipped" else path, "cpu")  # missing / corrupt / other arch: its errors
     if src.setting != setting:
         raise StereoKitError(f"--init: {path} holds MC-CNN-{arch} weights for the {src.setting!r} setting, "
                              f"not {setting!r}; train with --setting {src.setting}")
@@ -243,6 +241,9 @@ def main(argv: list[str] | None = None) -> int:
 
     seed_everything(args.seed)
     model = build_model(arch, args.setting).to(device)
+    resuming = args.resume and ckpt_path.exists()
+    if args.init and not resuming:  # before the data load, so that a bad --init fails at once
+        init_from(model, args.init, arch, args.setting)
     opt = torch.optim.SGD(model.parameters(), lr=lr0, momentum=args.momentum)
     pairs = load_training_pairs(specs)
     prepared = [(p.meta.get("train_source", 0), prepare_scene(p)) for p in pairs]
@@ -260,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
 
     command = "stereokit train mccnn " + " ".join(argv if argv is not None else sys.argv[1:])
     start, history, wall0, commands, avg_resumed = 0, [], 0.0, [command], -1.0
-    if args.resume and ckpt_path.exists():
+    if resuming:
         ck = load_checkpoint(ckpt_path, map_location=device)
         saved = json.loads(ck["config"])
         for key in ("arch", "setting", "batch_size", "seed"):
@@ -276,8 +277,6 @@ def main(argv: list[str] | None = None) -> int:
         start, history, wall0 = int(ck["iteration"]), json.loads(ck["history"]), float(ck["wall"])
         commands = json.loads(ck.get("commands", "[]")) + [command]
         avg_resumed = float(ck.get("loss_avg", -1.0))
-    elif args.init:
-        init_from(model, args.init, arch, args.setting)
 
     def save_checkpoint(it: int, wall: float) -> None:
         atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "rng": rng_state(),

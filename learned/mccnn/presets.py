@@ -16,10 +16,9 @@ shorter, gives costs of another shape. It is the result of benchmarks/tune_mccnn
 the eight shared training scenes only (the held-out scenes never steer it). For the shipped
 learned/weights/mccnn_fast.pt it ran from the previous weights' tuned values (--start tuned; mean bad-2.0 there
 5.05 -> 5.02: Q1 and Q2 changed); for the weights before them, a search from "middlebury" ended higher (5.29) than one
-from their tuned values (5.14).
-It turns on the cross-based aggregation that the paper's fast column leaves off (after SGM only), leaves the
-left-right failures invalid and removes speckles. With other weights, re-run that script (from
-"middlebury" and with --start tuned) and keep the lower.
+from their tuned values (5.14). It turns on the cross-based aggregation that the paper's fast column leaves off
+(after SGM only), leaves the left-right failures invalid and removes speckles. With other weights, re-run that
+script (from "middlebury" and with --start tuned) and keep the lower.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from stereokit import StereoKitError, StereoPair
 from stereokit.datasets import Dataset, describe_specs, open_dataset
 from stereokit.datasets.middlebury import lr_consistent
 from stereokit.datasets.synthetic import make_scene
+from stereokit.datasets.views import right_reference
 from stereokit.io import write_image, write_kitti_disparity, write_pfm
 
 SMALL = dict(height=72, width=112, max_disp=20)
@@ -226,6 +227,30 @@ def _write_2014(folder, p, gt_name="disp0GT.pfm", mask=True, calib=True):
             "baseline=50.25\nwidth=64\nheight=40\nndisp=16\n")
 
 
+@pytest.mark.parametrize("seed", [0, 4])
+def test_right_reference_is_an_exact_left_referenced_pair(seed):
+    p = make_scene(seed, **SMALL, photometric=False, integer_disp=True)
+    q = right_reference(p)
+    assert q.name == p.name + "-R" and q.shape == p.shape and q.meta["view"] == "right"
+    assert np.array_equal(q.left, p.right[:, ::-1]) and np.array_equal(q.right, p.left[:, ::-1])
+    h, w = q.shape
+    v, u = np.mgrid[0:h, 0:w]
+    m = q.nonocc
+    assert 0.5 < m.mean() < 1.0 and (q.gt[np.isfinite(q.gt)] >= 0).all()
+    xr = (u - np.nan_to_num(q.gt)).astype(int)
+    assert (xr[m] >= 0).all()
+    # d = x_left - x_right holds in the new pair: every visible reference pixel is found at x - d, exactly
+    assert np.array_equal(q.right[v[m], xr[m]], q.left[m])
+    # applied twice it gives the original pair back
+    back = right_reference(q)
+    assert back.name == p.name and back.meta["view"] == "left"
+    assert np.array_equal(back.left, p.left) and np.array_equal(back.right, p.right)
+    assert np.array_equal(back.gt, p.gt, equal_nan=True)
+    assert np.array_equal(back.meta["gt_right"], p.meta["gt_right"], equal_nan=True)
+    assert "surface" not in q.meta  # per-view maps of the original view do not carry over
+    assert right_reference(open_dataset("sample")[0]) is None  # no right-view GT
+
+
 def test_lr_consistency_rule():
     gl = np.array([[1.0, 1.0, 2.0, 2.0, np.nan, 0.0]], np.float32)
     gr = np.array([[1.0, 2.0, 9.0, 2.0, 2.0, 0.0]], np.float32)
@@ -289,6 +314,9 @@ def test_middlebury_old_layouts_and_scales(tmp_path):
     assert np.allclose(ts.gt[p.gt > 0], p.gt[p.gt > 0]) and np.isnan(ts.gt[p.gt == 0]).all()
     sw = ds["mb2001-sawtooth"]
     assert sw.meta["gt_scale"] == 8 and sw.meta["nonocc_source"] == "lr-check"
+    gr = q.meta["gt_right"]
+    assert np.allclose(sw.meta["gt_right"][gr > 0], gr[gr > 0]) and np.isnan(sw.meta["gt_right"][gr == 0]).all()
+    assert "gt_right" not in ts.meta
     assert np.allclose(sw.gt[q.gt > 0], q.gt[q.gt > 0])
     assert (sw.nonocc == q.nonocc).mean() > 0.95
     wd = ds["Wood"]

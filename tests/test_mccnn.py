@@ -174,10 +174,24 @@ def test_occlusion_from_gt():
 # ------------------------------------------------------------------------------------------------ training
 
 
+def test_training_pairs_add_each_right_view_after_its_pair():
+    from learned.mccnn.train import load_training_pairs
+
+    plain = load_training_pairs(["synthetic:2:5"])
+    both = load_training_pairs(["synthetic:2:5", "sample"], right_views=True)
+    names = ["synthetic-00005", "synthetic-00006"]
+    assert [p.name for p in plain] == names
+    # sample has no right-view GT, so no mirrored copy; the copies keep their spec's index for --balance
+    assert [(p.name, p.meta["train_source"]) for p in both] == [
+        (names[0], 0), (names[0] + "-R", 0), (names[1], 0), (names[1] + "-R", 0), ("motorcycle", 1)]
+    np.testing.assert_array_equal(both[1].left, plain[0].right[:, ::-1])
+
+
 def _toy_training(monkeypatch, tmp_path, argv, n_train=3):
     from learned.mccnn import train
 
-    monkeypatch.setattr(train, "load_training_pairs", lambda specs: [_shifted_pair(seed=s, d=2 + s) for s in range(n_train)])
+    monkeypatch.setattr(train, "load_training_pairs",
+                        lambda specs, right_views=False: [_shifted_pair(seed=s, d=2 + s) for s in range(n_train)])
     monkeypatch.setattr(train, "load_validation_pairs", lambda spec, ds=1: [_shifted_pair(seed=99, d=4, name="teddy")])
     return train.main(argv + ["--out", str(tmp_path), "--no-progress", "--threads", "1"])
 
@@ -242,7 +256,7 @@ def test_short_training_lowers_loss_and_validation_error(monkeypatch, tmp_path):
     def scene(seed):
         return make_scene(seed, height=120, width=160, max_disp=24)
 
-    monkeypatch.setattr(train, "load_training_pairs", lambda specs: [scene(s) for s in range(4)])
+    monkeypatch.setattr(train, "load_training_pairs", lambda specs, right_views=False: [scene(s) for s in range(4)])
     val = scene(50)
     monkeypatch.setattr(train, "load_validation_pairs", lambda spec, ds=1: [val])
     torch.manual_seed(3)  # the network train.main builds with --seed 3

@@ -109,10 +109,12 @@ def triplet_error(model, pairs, offsets, n: int = 4096, seed: int = 12345, devic
     return float(err) * 100.0
 
 
-def load_training_pairs(specs: list[str]) -> list:
-    """All pairs with ground truth from the dataset specs, never a held-out validation scene.
+def load_training_pairs(specs: list[str], right_views: bool = False) -> list:
+    """All pairs with ground truth from the dataset specs, never a held-out validation scene; with `right_views`,
+    also each pair seen from its right camera where its right GT is known (`stereokit.datasets.views`).
     Each pair gets `meta["train_source"]` = the index of its spec (for balancing)."""
     from stereokit.datasets import open_dataset
+    from stereokit.datasets.views import right_reference
 
     pairs = []
     for k, spec in enumerate(specs):
@@ -124,6 +126,9 @@ def load_training_pairs(specs: list[str]) -> list:
             if pair.gt is not None and not is_validation_name(pair.name):
                 pair.meta["train_source"] = k
                 pairs.append(pair)
+                mirrored = right_reference(pair) if right_views else None
+                if mirrored is not None:
+                    pairs.append(mirrored)
     if not pairs:
         raise StereoKitError(f"no training pair with ground truth in {specs}")
     return pairs
@@ -202,6 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--balance", action="store_true",
                    help="draw the same number of samples from each --dataset (default: uniform over all pixels)")
     p.add_argument("--no-augment", action="store_true", help="switch off the Middlebury augmentation")
+    p.add_argument("--right-views", action="store_true",
+                   help="also train on each pair seen from its right camera (mirrored), where its right GT is known")
     p.add_argument("--out", default="runs/mccnn", help="run directory (checkpoint.pt, log.jsonl, model.pt)")
     p.add_argument("--checkpoint-every", type=int, default=500)
     p.add_argument("--validate-every", type=int, default=2000)
@@ -235,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     config = {
         "arch": arch, "setting": args.setting, "datasets": specs, "iterations": args.iterations,
         "batch_size": args.batch_size, "lr": lr0, "momentum": args.momentum, "seed": args.seed,
-        "augment": not args.no_augment, "balance": args.balance, "offsets": OFFSETS[(args.setting, arch)],
+        "augment": not args.no_augment, "balance": args.balance, "right_views": args.right_views, "offsets": OFFSETS[(args.setting, arch)],
         "init": args.init,
     }
 
@@ -245,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.init and not resuming:  # before the data load, so that a bad --init fails at once
         init_from(model, args.init, arch, args.setting)
     opt = torch.optim.SGD(model.parameters(), lr=lr0, momentum=args.momentum)
-    pairs = load_training_pairs(specs)
+    pairs = load_training_pairs(specs, args.right_views)
     prepared = [(p.meta.get("train_source", 0), prepare_scene(p)) for p in pairs]
     prepared = [(src, sc) for src, sc in prepared if sc is not None]
     weights = None

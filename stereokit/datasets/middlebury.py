@@ -14,7 +14,8 @@ Layouts (file names as distributed):
 Non-occlusion masks: taken from the mask file when there is one. Otherwise, when the right view's GT exists
 (``disp6``, ``disp5``, ``disp1.pfm``), a left pixel is marked non-occluded iff it passes the left-right consistency
 check of the two GT maps: ``|dL(x) - dR(round(x - dL(x)))| <= 1`` with the match inside the image and both known
-(``meta["nonocc_source"] = "lr-check"``). With neither, ``nonocc`` is None.
+(``meta["nonocc_source"] = "lr-check"``). With neither, ``nonocc`` is None. The right view's GT itself, where it
+exists, is ``meta["gt_right"]`` (float32, right-referenced, NaN unknown; see `stereokit.datasets.views`).
 
 ``meta["max_disp"]`` is calib's ndisp when given, else `stereokit.validation.max_disp_from_gt` (the smallest multiple
 of 16 above the largest GT disparity, below the width): the same rule as `stereokit compare` and the benchmarks.
@@ -125,15 +126,16 @@ def load_scene(folder: Path, layout: str | None = None, gt_dirs: tuple[Path, ...
     gt = read_middlebury_gt(gt_path, scale) if gt_path else None
     if gt is not None and gt.shape != (h, w):
         raise StereoKitError(f"ground truth {gt_path} is {gt.shape[1]}x{gt.shape[0]}, images are {w}x{h}")
+    gt_r = read_middlebury_gt(gtr_path, scale) if (gt is not None and gtr_path is not None) else None
+    if gt_r is not None and gt_r.shape == gt.shape:
+        meta["gt_right"] = gt_r
     nonocc = None
     if mask_path is not None:
         nonocc = read_mask(mask_path, 255)
         meta["nonocc_source"] = mask_path.name
-    elif gt is not None and gtr_path is not None:
-        gt_r = read_middlebury_gt(gtr_path, scale)
-        if gt_r.shape == gt.shape:
-            nonocc = lr_consistent(gt, gt_r)
-            meta["nonocc_source"] = "lr-check"
+    elif "gt_right" in meta:
+        nonocc = lr_consistent(gt, gt_r)
+        meta["nonocc_source"] = "lr-check"
     if nonocc is not None and nonocc.shape != (h, w):
         raise StereoKitError(f"occlusion mask {mask_path} is {nonocc.shape[1]}x{nonocc.shape[0]}, images are {w}x{h}")
 

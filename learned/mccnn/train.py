@@ -242,8 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     config = {
         "arch": arch, "setting": args.setting, "datasets": specs, "iterations": args.iterations,
         "batch_size": args.batch_size, "lr": lr0, "momentum": args.momentum, "seed": args.seed,
-        "augment": not args.no_augment, "balance": args.balance, "right_views": args.right_views, "offsets": OFFSETS[(args.setting, arch)],
-        "init": args.init,
+        "augment": not args.no_augment, "balance": args.balance, "right_views": args.right_views,
+        "offsets": OFFSETS[(args.setting, arch)], "init": args.init,
     }
 
     seed_everything(args.seed)

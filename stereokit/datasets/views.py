@@ -24,7 +24,7 @@ def right_reference(pair: StereoPair) -> StereoPair | None:
 
     Its `nonocc` is the left-right consistency of the two GT maps (as the Middlebury loader computes it), its
     ``meta["gt_right"]`` the original left GT, mirrored, so that applying this twice gives the original pair back;
-    other per-view arrays in `meta` and `calib` are dropped.
+    other per-view arrays in `meta`, and the calibration (`calib`, ``meta["calib"]``), are dropped.
     """
     gt_r = pair.meta.get("gt_right")
     if gt_r is None:
@@ -32,9 +32,11 @@ def right_reference(pair: StereoPair) -> StereoPair | None:
     gt = _mirror(np.asarray(gt_r, np.float32))
     other = _mirror(pair.gt)
     nonocc = lr_consistent(gt, other) if other is not None else None
-    meta = {k: v for k, v in pair.meta.items() if not isinstance(v, np.ndarray)}  # per-view maps do not carry over
+    # per-view maps and the calibration of the original reference camera do not carry over
+    meta = {k: v for k, v in pair.meta.items() if not isinstance(v, np.ndarray) and k not in ("calib", "nonocc_source")}
     if other is not None:
         meta["gt_right"] = other
+        meta["nonocc_source"] = "lr-check"
     meta["view"] = "right" if pair.meta.get("view") != "right" else "left"
     name = pair.name[:-2] if pair.name.endswith("-R") else pair.name + "-R"
     return StereoPair(left=_mirror(pair.right), right=_mirror(pair.left), gt=gt, nonocc=nonocc, name=name, meta=meta)

@@ -14,8 +14,8 @@ the KITTI 2012 fast column.
 "tuned" (fast only) is not the paper's: the paper tuned its values for its own networks, and ours, trained far shorter,
 gives costs of another shape. It is the result of benchmarks/tune_mccnn_preset.py, a coordinate descent on the eight
 shared training scenes only (the held-out scenes never steer it). For the shipped learned/weights/mccnn_fast.pt it ran
-from the previous weights' tuned values (--start tuned; mean bad-2.0 there 5.034 -> 5.023: P2 changed); for the 160,000
-+ 16,000-iteration weights, a search from "middlebury" ended higher (5.29) than one from their tuned values (5.14). It
+from the previous weights' tuned values (--start tuned; mean bad-2.0 there 5.034 -> 5.023: P2 changed); the search from
+"middlebury" for the same weights ended higher (5.172), as for the 160,000 + 16,000-iteration ones (5.29 vs 5.14). It
 turns on the cross-based aggregation that the paper's fast column leaves off (after SGM only), leaves the left-right
 failures invalid and removes speckles. With other weights, re-run that script (from "middlebury" and with --start tuned)
 and keep the lower.

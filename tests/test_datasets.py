@@ -228,7 +228,7 @@ def _write_2014(folder, p, gt_name="disp0GT.pfm", mask=True, calib=True):
 
 
 @pytest.mark.parametrize("seed", [0, 4])
-def test_right_reference_is_an_exact_left_referenced_pair(seed, tmp_path):
+def test_right_reference_is_an_exact_left_referenced_pair(seed):
     p = make_scene(seed, **SMALL, photometric=False, integer_disp=True)
     q = right_reference(p)
     assert q.name == p.name + "-R" and q.shape == p.shape and q.meta["view"] == "right"
@@ -249,6 +249,10 @@ def test_right_reference_is_an_exact_left_referenced_pair(seed, tmp_path):
     assert np.array_equal(back.meta["gt_right"], p.meta["gt_right"], equal_nan=True)
     assert "surface" not in q.meta  # per-view maps of the original view do not carry over
     assert q.meta["nonocc_source"] == "lr-check"
+    assert right_reference(open_dataset("sample")[0]) is None  # no right-view GT
+
+
+def test_right_reference_of_a_masked_2014_scene(tmp_path):
     # 2014 layout with a mask file and a right GT: the mirrored view's mask comes from the GT maps, not the file
     s14 = _scene(1)
     _write_2014(tmp_path / "M", s14)
@@ -257,7 +261,6 @@ def test_right_reference_is_an_exact_left_referenced_pair(seed, tmp_path):
     r14 = right_reference(m14)
     assert m14.meta["nonocc_source"] == "mask0nocc.png" and r14.meta["nonocc_source"] == "lr-check"
     assert r14.calib is None and "calib" not in r14.meta and m14.calib is not None
-    assert right_reference(open_dataset("sample")[0]) is None  # no right-view GT
 
 
 def test_lr_consistency_rule():

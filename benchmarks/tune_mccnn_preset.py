@@ -146,9 +146,12 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     cur, best = coordinate_descent(start, start_score, lambda p: mean(p, tune), args.rounds, label=label)
     search_s = round(time.time() - t0, 1)
+    tune_bad2 = {"start": start_score, "found": best}
+    # tuned on the training scenes, their mean is the tuning score already; otherwise score them for the report
+    train_bad2 = tune_bad2 if tune == train else {"start": mean(start, train), "found": mean(cur, train)}
     result = {"start": args.start, "start_params": start, "weights": args.weights or "shipped", "params": cur,
-              "tune_on": args.tune_on, "tune_scenes": tune, "tune_bad2": {"start": start_score, "found": best},
-              "train_scenes": train, "train_mean_bad2": {"start": mean(start, train), "found": mean(cur, train)},
+              "tune_on": args.tune_on, "tune_scenes": tune, "tune_bad2": tune_bad2,
+              "train_scenes": train, "train_mean_bad2": train_bad2,
               "held_out_bad2": {"start": scores(start, held), "found": scores(cur, held)}, "search_s": search_s}
     print(json.dumps(result, indent=1))
     return 0

@@ -6,14 +6,15 @@ Every function takes float32 disparities (NaN invalid) and returns an RGB uint8 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from stereokit.errors import StereoKitError
-from stereokit.fill import fill_invalid_background
+from stereokit.io import atomic_write_bytes
+
+from .metrics import as_ground_truth, as_mask, estimates_as_scored
 
 # KITTI devkit `writeFalseColors` (io_disp.h): 8 control colours and the relative length of the bin after each.
 KITTI_DISP_COLORS = np.array(
@@ -51,6 +52,14 @@ def _as_disparity(disp: np.ndarray, which: str) -> np.ndarray:
 def _check_same_shape(a: np.ndarray, b: np.ndarray, what: str) -> None:
     if a.shape[:2] != b.shape[:2]:
         raise StereoKitError(f"{what}: shapes differ, {a.shape[:2]} vs {b.shape[:2]}")
+
+
+def _scored_pair(pred, gt, fill: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The prediction as the evaluator scores it (validity, fill) and the checked ground truth, same shape."""
+    g = as_ground_truth(gt)
+    p, _ = estimates_as_scored(pred, fill)
+    _check_same_shape(p, g, "prediction and ground truth")
+    return p, g
 
 
 def kitti_disparity_colors(values: np.ndarray) -> np.ndarray:
@@ -133,22 +142,18 @@ def error_image(
 
     Each pixel with ground truth gets the log colour of `min(|e| / 3, 20 |e| / |gt|)` (blue: small, red: large;
     the 6th colour starts at 1, the D1 outlier threshold); pixels outside `nonocc` (valid only in the occluded
-    ground truth) are drawn at half brightness; pixels without ground truth are black. `fill` first applies the
-    devkit's background interpolation to `pred` (what the evaluator scores); an unfilled NaN counts as an infinite
-    error. `blocks` paints each pixel as a 3x3 block as the devkit does for sparse (LiDAR) ground truth.
+    ground truth) are drawn at half brightness; pixels without ground truth are black. The prediction is drawn as
+    the evaluator scores it (`eval.metrics.estimates_as_scored`): NaN, inf and negative estimates are invalid;
+    `fill` fills them by the devkit's background interpolation (pixels it cannot reach at -1 px, as in the devkit);
+    without `fill` an invalid estimate counts as an infinite error. `blocks` paints each pixel as a 3x3 block as the devkit does for sparse (LiDAR) ground truth.
     """
-    p = _as_disparity(pred, "prediction")
-    g = _as_disparity(gt, "ground truth")
-    _check_same_shape(p, g, "prediction and ground truth")
-    if fill:
-        p = fill_invalid_background(p)
+    p, g = _scored_pair(pred, gt, fill)
     has_gt = np.isfinite(g)
     n_err = normalized_error(np.where(np.isnan(p), np.inf, p), np.where(has_gt, g, 0.0))
     colors = kitti_error_colors(n_err)
-    if nonocc is not None:
-        occ = np.asarray(nonocc)
-        _check_same_shape(occ, g, "nonocc mask and ground truth")
-        half = has_gt & ~occ.astype(bool)
+    nonocc_m = as_mask(nonocc, g.shape, "nonocc", middlebury=True)
+    if nonocc_m is not None:
+        half = has_gt & ~nonocc_m
         colors[half] = (colors[half] * 0.5).astype(np.uint8)  # the devkit's `val *= 0.5` truncates
     out = np.zeros_like(colors)
     if not blocks:
@@ -195,22 +200,19 @@ def bad_pixel_map(
     """Middlebury-style bad-pixel map: bad pixels (|e| > `threshold`) over the dimmed gray left image, RGB uint8.
 
     Bad pixels in non-occluded regions are red (`BAD_COLOR`), bad pixels in occluded regions (outside `nonocc`)
-    blue (`BAD_OCCLUDED_COLOR`), pixels without ground truth black. `fill` applies the evaluator's background
-    interpolation first; an invalid prediction left after it is bad.
+    blue (`BAD_OCCLUDED_COLOR`), pixels without ground truth black. The prediction is taken as the evaluator scores
+    it (validity, `fill`, as in `error_image`); an invalid estimate left unfilled is bad.
     """
-    p = _as_disparity(pred, "prediction")
-    g = _as_disparity(gt, "ground truth")
-    _check_same_shape(p, g, "prediction and ground truth")
+    p, g = _scored_pair(pred, gt, fill)
     _check_same_shape(np.asarray(left), g, "left image and ground truth")
-    if fill:
-        p = fill_invalid_background(p)
     gray = gray_image(left).astype(np.float32)
     base = (64 + gray * 0.5).astype(np.uint8)  # lifted and compressed so red and blue stand out
     out = np.repeat(base[..., None], 3, axis=2)
     has_gt = np.isfinite(g)
     with np.errstate(invalid="ignore"):
         bad = has_gt & ~(np.abs(p - g) <= threshold)
-    occluded = np.zeros_like(has_gt) if nonocc is None else ~np.asarray(nonocc).astype(bool)
+    nonocc_m = as_mask(nonocc, g.shape, "nonocc", middlebury=True)
+    occluded = np.zeros_like(has_gt) if nonocc_m is None else ~nonocc_m
     out[~has_gt] = NO_GT_COLOR
     out[bad & ~occluded] = BAD_COLOR
     out[bad & occluded] = BAD_OCCLUDED_COLOR
@@ -218,7 +220,7 @@ def bad_pixel_map(
 
 
 def write_png(path: str | os.PathLike, image: np.ndarray) -> Path:
-    """Write an RGB or gray uint8 image as PNG atomically (temporary file in the same folder, then rename)."""
+    """Write an RGB or gray uint8 image as PNG atomically (`stereokit.io.atomic_write_bytes`)."""
     path = Path(path)
     img = np.asarray(image)
     if img.dtype != np.uint8:
@@ -230,13 +232,4 @@ def write_png(path: str | os.PathLike, image: np.ndarray) -> Path:
     ok, buf = cv2.imencode(".png", img)
     if not ok:
         raise StereoKitError(f"cannot encode PNG for {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_bytes(path, buf.tobytes())

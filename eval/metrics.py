@@ -2,17 +2,23 @@
 
 Rules (the same for every caller: `stereokit eval`, the comparison runner, the benchmarks):
 
-- Ground truth: a pixel is scored when its ground truth is finite. Region `all` is every such pixel; region `noc`
-  adds the non-occlusion mask and exists only when a mask is given.
-- Estimates: NaN or +-inf are invalid. Negative values are kept as estimates (our convention has none, so they are
-  simply wrong). `density` is the share (%) of valid-GT pixels that have a valid estimate, counted BEFORE filling.
+- Ground truth: disparities in pixels (float, NaN or +-inf unknown); a pixel is scored when its ground truth is
+  finite. Integer arrays (a raw KITTI PNG's uint16 is 256 x the disparity) and negative values (a -1 or 0-as-invalid
+  encoding) are refused with a StereoKitError: convert at I/O (`stereokit.io.read_disparity`). Region `all` is every
+  scored pixel; region `noc` adds the non-occlusion mask and exists only when a mask is given.
+- Masks: `nonocc` is boolean, 0/1, or Middlebury's encoding (255 non-occluded, 128 occluded, 0 unknown: only 255
+  counts); `fg` is KITTI's obj_map or any array whose non-zero pixels are foreground. NaN in a mask is refused.
+- Estimates: valid where finite and >= 0, the devkit's `isValid` (negatives cannot be stored in its PNG format;
+  `colorize_disparity` draws them as invalid too). Estimates are scored as float32, the convention's dtype.
+  `density` is the share (%) of valid-GT pixels that have a valid estimate, counted BEFORE filling.
 - fill=True (default, the KITTI devkit's way): invalid estimates are filled by
   `stereokit.fill.fill_invalid_background` before scoring, so a matcher cannot look better by abstaining. Pixels the
-  background interpolation cannot reach (an all-invalid map, an interior row with no valid pixel) get the estimate
-  `INVALID_ESTIMATE` = 0 px and so count against the matcher. (The devkit uses -1 there; with 0 a pixel whose
-  ground truth is in (2, 3] px is not a D1 outlier, which it would be in the devkit; nothing else differs.)
+  background interpolation cannot reach (an all-invalid map, an interior row with no valid pixel) keep the devkit's
+  in-memory invalid value `INVALID_ESTIMATE` = -1 px and are scored against it, as the devkit scores them.
 - fill=False: only pixels with a valid estimate are scored (like the devkit's "result" statistics); density is the
-  only figure that shows what was left out.
+  only figure that shows what was left out. MiddEval3's SDK (`evaldisp`) instead divides its bad-x count by all
+  masked ground-truth pixels and reports the invalid share apart: its `bad` is this bad-x times density / 100, its
+  `invalid` is 100 - density, and its `totbad` their sum.
 - D1 outlier: |d - gt| > 3 px AND |d - gt| > 5 % of |gt| (so 4 px off a ground truth of 100 px is not an outlier).
   D1-bg / D1-fg split by the foreground mask (KITTI obj_map != 0). Without a mask every pixel is background:
   D1-bg equals D1-all and D1-fg is None (not applicable). bad-x: |d - gt| > x px. EPE: mean |d - gt|.
@@ -69,7 +75,7 @@ BAD_THRESHOLDS: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
 QUANTILES: tuple[float, ...] = (0.50, 0.90, 0.95, 0.99)
 D1_ABS_THRESH = 3.0  # px
 D1_REL_THRESH = 0.05  # of |gt|
-INVALID_ESTIMATE = 0.0  # estimate given to pixels the background fill cannot reach
+INVALID_ESTIMATE = -1.0  # the devkit's value for pixels its background fill cannot reach
 
 # Error histogram for pooled quantiles: bin 0 = exactly 0, bin 1 = (0, 2^LO), then BINS_PER_OCTAVE bins per octave
 # up to 2^HI, then one overflow bin [2^HI, inf). Bin b spans [HIST_EDGES[b], HIST_EDGES[b + 1]].
@@ -268,7 +274,8 @@ class PairResult:
 
 def _as_disparity(arr, what: str) -> np.ndarray:
     try:
-        a = np.asarray(arr, dtype=np.float64)
+        a = np.asarray(arr)
+        a = a.astype(np.float32) if a.dtype != np.float32 else a
     except (TypeError, ValueError) as exc:
         raise StereoKitError(f"{what} is not a numeric array: {exc}") from None
     if a.ndim != 2:
@@ -276,13 +283,66 @@ def _as_disparity(arr, what: str) -> np.ndarray:
     return a
 
 
-def _as_mask(mask, shape: tuple[int, ...], what: str) -> np.ndarray | None:
+def as_ground_truth(gt) -> np.ndarray:
+    """Ground truth as float32 (H, W), NaN / inf unknown; refuses raw integer encodings and negative values."""
+    raw = np.asarray(gt)
+    if raw.dtype.kind in "iub":
+        raise StereoKitError(
+            f"ground truth is {raw.dtype}, a raw encoding rather than disparities in pixels: convert it at I/O "
+            "(stereokit.io.read_disparity turns a KITTI PNG into float32 / 256 with NaN for invalid)"
+        )
+    g = _as_disparity(raw, "ground truth")
+    with np.errstate(invalid="ignore"):
+        neg = np.isfinite(g) & (g < 0)
+    if neg.any():
+        raise StereoKitError(
+            f"ground truth has {int(neg.sum())} negative values (min {float(g[neg].min()):g}): disparities are "
+            ">= 0 and unknown pixels must be NaN, not -1 or another sentinel"
+        )
+    return g
+
+
+def estimates_as_scored(pred, fill: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """The estimates the evaluator scores (float32 (H, W)) and the mask of valid ones before filling.
+
+    Valid: finite and >= 0. With `fill` the rest are filled by the devkit's background interpolation and pixels it
+    cannot reach get INVALID_ESTIMATE; without, they are NaN. The error maps draw exactly these values.
+    """
+    p = _as_disparity(pred, "prediction")
+    with np.errstate(invalid="ignore"):
+        valid = np.isfinite(p) & (p >= 0)
+    p = np.where(valid, p, np.float32(np.nan)).astype(np.float32)
+    if fill:
+        if p.size and valid.any() and not valid.all():
+            p = fill_invalid_background(p)
+        p = np.where(np.isnan(p), np.float32(INVALID_ESTIMATE), p).astype(np.float32)
+    return p, valid
+
+
+def as_mask(mask, shape: tuple[int, ...], what: str, middlebury: bool = False) -> np.ndarray | None:
+    """Boolean mask. `middlebury`: also accept the 0/128/255 encoding, where only 255 is True; otherwise any
+    non-zero value is True. NaN is refused."""
     if mask is None:
         return None
     m = np.asarray(mask)
     if m.shape != shape:
         raise StereoKitError(f"{what} mask has shape {m.shape}, but the ground truth has {shape}")
-    return m.astype(bool)
+    if m.dtype == bool:
+        return m
+    if m.dtype.kind == "f" and np.isnan(m).any():
+        raise StereoKitError(f"{what} mask contains NaN")
+    if middlebury:
+        values = set(np.unique(m).tolist())
+        if values <= {0, 1}:
+            return m != 0
+        if values <= {0, 128, 255}:
+            return m == 255
+        shown = ", ".join(f"{v:g}" for v in sorted(values)[:6])
+        raise StereoKitError(
+            f"{what} mask has values {shown}{', ...' if len(values) > 6 else ''}: expected booleans, 0/1, or "
+            "Middlebury's 0/128/255 (255 = non-occluded)"
+        )
+    return m != 0
 
 
 def _tally(err: np.ndarray, gt: np.ndarray, fg: np.ndarray | None, n_gt: int, n_est: int) -> tuple[Tally, list[float]]:
@@ -325,28 +385,23 @@ def evaluate_pair(
 ) -> PairResult:
     """Score a predicted disparity against the ground truth (both (H, W), NaN invalid).
 
-    `nonocc`: non-occlusion mask (True = non-occluded), adds the `noc` region. `fg`: foreground mask (KITTI
-    obj_map != 0) for D1-fg / D1-bg. `fill`: fill invalid estimates by the KITTI background interpolation first
-    (pixels it cannot reach count as estimate 0); fill=False scores only the pixels with a valid estimate.
-    Raises StereoKitError when the shapes differ.
+    `nonocc`: non-occlusion mask (True, 1 or Middlebury's 255 = non-occluded), adds the `noc` region. `fg`:
+    foreground mask (KITTI obj_map: non-zero = foreground) for D1-fg / D1-bg. `fill`: fill invalid estimates (NaN,
+    inf, negative) by the KITTI background interpolation first (pixels it cannot reach are scored as -1 px, as in
+    the devkit); fill=False scores only the pixels with a valid estimate. Raises StereoKitError when the shapes
+    differ, or on ground truth in a raw encoding (integers, negative sentinels); see the module docstring.
     """
-    p = _as_disparity(pred, "prediction")
-    g = _as_disparity(gt, "ground truth")
+    g = as_ground_truth(gt)
+    p, est_valid = estimates_as_scored(pred, fill)
     if p.shape != g.shape:
         raise StereoKitError(
             f"prediction has shape {p.shape} but the ground truth has {g.shape} (height, width); "
             "predictions must be exactly the ground truth's size (no padding or cropping)"
         )
-    nonocc_m = _as_mask(nonocc, g.shape, "nonocc")
-    fg_m = _as_mask(fg, g.shape, "fg")
-
+    nonocc_m = as_mask(nonocc, g.shape, "nonocc", middlebury=True)
+    fg_m = as_mask(fg, g.shape, "fg")
     gt_valid = np.isfinite(g)
-    est_valid = np.isfinite(p)
-    if fill:
-        p = np.where(est_valid, p, np.nan)
-        if p.size and est_valid.any() and not est_valid.all():
-            p = fill_invalid_background(p).astype(np.float64)
-        p = np.where(np.isnan(p), INVALID_ESTIMATE, p)
+    p, g = p.astype(np.float64), g.astype(np.float64)
 
     def region(mask: np.ndarray) -> tuple[Tally, list[float]]:
         n_gt = int(mask.sum())
@@ -407,6 +462,8 @@ def evaluate_dataset(name: str, pairs: Mapping[str, PairResult]) -> DatasetResul
     The `noc` aggregates cover the pairs that have a non-occlusion mask and exist only if at least one has.
     """
     pairs = dict(pairs)
+    if not pairs:
+        raise StereoKitError(f"dataset {name!r}: no scored pairs to aggregate")
     if len({r.filled for r in pairs.values()}) > 1:
         raise StereoKitError("cannot aggregate pairs scored with and without filling of invalid estimates")
     kitti: dict[str, Metrics] = {}

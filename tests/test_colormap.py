@@ -122,6 +122,25 @@ def test_error_image_occluded_half_bright_no_gt_black_and_nan():
     assert tuple(error_image(pred, gt, nonocc)[0, 2]) == (254, 224, 144)
 
 
+def test_error_maps_draw_what_the_evaluator_scores():
+    from eval import evaluate_pair
+
+    gt = np.full((3, 6), 10.0, np.float32)
+    left = np.full(gt.shape, 100, np.uint8)
+    for bad in (np.inf, -np.inf, -2.0):  # invalid estimates, like NaN: filled from the valid 10s
+        pred = gt.copy()
+        pred[:, 2] = bad
+        assert evaluate_pair(pred, gt).all["D1-all"] == 0.0
+        np.testing.assert_array_equal(error_image(pred, gt), error_image(gt, gt))
+        np.testing.assert_array_equal(bad_pixel_map(pred, gt, left), bad_pixel_map(gt, gt, left))
+    # a raw Middlebury mask (255 non-occluded, 128 occluded) halves the occluded pixels only
+    mask = np.full(gt.shape, 255, np.uint8)
+    mask[:, 0] = 128
+    img = error_image(gt, gt, nonocc=mask)
+    assert (img[:, 0] == (np.array((49, 54, 149)) * 0.5).astype(np.uint8)).all()
+    assert (img[:, 1:] == (49, 54, 149)).all()
+
+
 def test_error_image_3x3_blocks_like_devkit():
     gt = np.full((5, 6), 30.0, np.float32)
     pred = gt + np.array([0, 1, 3, 4, 10, 0.2], np.float32)[None, :]

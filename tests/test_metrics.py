@@ -222,21 +222,22 @@ def test_no_valid_gt_gives_nan_not_crash():
 def test_all_invalid_estimate_counts_against_the_matcher():
     pred = np.full(GT_A.shape, nan, np.float32)
     r = evaluate_pair(pred, GT_A)
-    # nothing to interpolate from: every estimate is 0, so |e| = gt: 10 20 30 100 10 20 30 40 5 5 5 5
+    # nothing to interpolate from: every estimate keeps the devkit's -1, so |e| = gt + 1:
+    # 11 21 31 101 11 21 31 41 6 6 6 6
     expected = {
         "D1-all": 100.0,
         "D1-bg": 100.0,
         "D1-fg": None,
-        "EPE": 280 / 12,
+        "EPE": 292 / 12,
         "bad-0.5": 100.0,
         "bad-1.0": 100.0,
         "bad-2.0": 100.0,
         "bad-4.0": 100.0,
-        "RMS": math.sqrt((2 * 100 + 2 * 400 + 2 * 900 + 10000 + 1600 + 4 * 25) / 12),
-        "A50": 15.0,  # sorted 5 5 5 5 10 10 20 20 30 30 40 100, rank 5.5
-        "A90": 30.0 + 0.9 * 10.0,  # rank 9.9
-        "A95": 40.0 + 0.45 * 60.0,  # rank 10.45
-        "A99": 40.0 + 0.89 * 60.0,  # rank 10.89
+        "RMS": math.sqrt((2 * 121 + 2 * 441 + 2 * 961 + 10201 + 1681 + 4 * 36) / 12),
+        "A50": 16.0,  # sorted 6 6 6 6 11 11 21 21 31 31 41 101, rank 5.5
+        "A90": 31.0 + 0.9 * 10.0,  # rank 9.9
+        "A95": 41.0 + 0.45 * 60.0,  # rank 10.45
+        "A99": 41.0 + 0.89 * 60.0,  # rank 10.89
         "density": 0.0,
     }
     assert_metrics(r.all.to_dict(), expected)
@@ -247,14 +248,66 @@ def test_all_invalid_estimate_counts_against_the_matcher():
     assert all(d[k] is None for k in METRIC_KEYS if k != "density")
 
 
-def test_interior_row_the_fill_cannot_reach_counts_as_zero():
-    gt = np.full((3, 3), 4.0, np.float32)
-    pred = np.array([[4, 4, 4], [nan, nan, nan], [4, 4, 4]], np.float32)
+def test_interior_row_the_fill_cannot_reach_scores_as_the_devkits_minus_one():
+    gt = np.full((3, 3), 2.5, np.float32)
+    pred = np.array([[2.5, 2.5, 2.5], [nan, nan, nan], [2.5, 2.5, 2.5]], np.float32)
     r = evaluate_pair(pred, gt)
-    # the devkit's fill leaves an interior all-invalid row unfilled; its 3 pixels score as d = 0: |e| = 4 > 3 and > 0.2
+    # the devkit's fill leaves an interior all-invalid row at its invalid value -1 and scores it so:
+    # |e| = 3.5 > 3 px and > 5 % of 2.5 (with 0 instead, |e| = 2.5 would not be a D1 outlier)
     assert r.all["D1-all"] == pytest.approx(100 * 3 / 9)
-    assert r.all["EPE"] == pytest.approx(12 / 9)
+    assert r.all["EPE"] == pytest.approx(3 * 3.5 / 9)
     assert r.all["density"] == pytest.approx(100 * 6 / 9)
+
+
+def test_negative_estimates_are_invalid_as_in_the_devkit():
+    gt = np.full((2, 5), 10.0, np.float32)
+    pred = np.where(np.arange(10).reshape(2, 5) % 2, 10.0, -1.0).astype(np.float32)
+    r = evaluate_pair(pred, gt)
+    # -1 is invalid (devkit isValid: d >= 0): filled from the valid 10s, so nothing is wrong
+    assert r.all["density"] == pytest.approx(50.0)
+    assert r.all["D1-all"] == 0.0 and r.all["EPE"] == 0.0
+    unfilled = evaluate_pair(pred, gt, fill=False)
+    assert unfilled.all["EPE"] == 0.0 and unfilled.all["density"] == pytest.approx(50.0)
+
+
+def test_float64_prediction_is_scored_as_float32_whatever_else_is_invalid():
+    gt = np.array([[10.0, 10.0, 10.0]])
+    near = 13.0000001  # rounds to exactly 13 in float32: 3 px off is not a D1 outlier
+    dense = evaluate_pair(np.array([[near, 10.0, 10.0]]), gt)
+    holey = evaluate_pair(np.array([[near, 10.0, nan]]), gt)
+    assert dense.all["D1-all"] == holey.all["D1-all"] == 0.0
+    assert dense.all["bad-2.0"] == holey.all["bad-2.0"] == pytest.approx(100 / 3)
+
+
+@pytest.mark.parametrize(
+    "gt, words",
+    [
+        (np.full((2, 3), 2560, np.uint16), ["uint16", "read_disparity"]),
+        (np.array([[5.0, -1.0, 5.0]], np.float32), ["1 negative", "-1", "NaN"]),
+    ],
+)
+def test_ground_truth_in_a_raw_encoding_is_refused(gt, words):
+    with pytest.raises(StereoKitError) as exc:
+        evaluate_pair(np.zeros(gt.shape, np.float32), gt)
+    for w in words:
+        assert w in str(exc.value)
+
+
+def test_middlebury_mask_encoding_counts_only_255_as_nonoccluded():
+    gt = np.full((2, 5), 10.0, np.float32)
+    mask = np.where(np.arange(10).reshape(2, 5) % 2, 255, 128).astype(np.uint8)
+    pred = gt + 5 * (mask == 128)  # wrong only where occluded
+    assert evaluate_pair(pred, gt, nonocc=mask).noc["D1-all"] == 0.0
+    assert evaluate_pair(pred, gt, nonocc=mask == 255).noc["D1-all"] == 0.0
+    assert evaluate_pair(pred, gt, nonocc=(mask == 255).astype(np.uint8)).noc["D1-all"] == 0.0
+    with pytest.raises(StereoKitError, match="0/128/255"):
+        evaluate_pair(pred, gt, nonocc=mask // 2 + 3)
+    with pytest.raises(StereoKitError, match="NaN"):
+        evaluate_pair(pred, gt, nonocc=np.full(gt.shape, nan))
+    # fg is KITTI's obj_map: any non-zero id is foreground
+    obj_map = np.array([[0, 1, 2, 0, 3], [0, 0, 0, 0, 0]], np.uint8)
+    r = evaluate_pair(gt + 5 * (obj_map > 0), gt, fg=obj_map)
+    assert r.all["D1-fg"] == 100.0 and r.all["D1-bg"] == 0.0
 
 
 def test_infinite_estimates_are_invalid():
@@ -391,8 +444,8 @@ def test_aggregate_skips_images_with_nothing_to_score():
     assert res.kitti["all"].to_dict()["D1-all"] == pytest.approx(EXPECTED_A["D1-all"])
     assert res.middlebury["all"].to_dict()["D1-all"] == pytest.approx(EXPECTED_A["D1-all"])
     assert res.kitti["all"]["D1-fg"] is None and res.middlebury["all"]["D1-fg"] is None
-    nothing = evaluate_dataset("none", {})
-    assert all(v is None for v in nothing.to_dict()["aggregate"]["kitti"]["all"].values())
+    with pytest.raises(StereoKitError, match="no scored pairs"):
+        evaluate_dataset("none", {})
 
 
 def test_pooling_one_pair_reproduces_its_figures():
@@ -415,7 +468,7 @@ def test_pooled_quantiles_match_the_pooled_errors():
     results, errors = {}, []
     for i in range(3):
         gt = rng.uniform(5, 60, size=(20, 30)).astype(np.float32)
-        pred = gt + rng.standard_t(2, size=gt.shape).astype(np.float32) * (i + 1)
+        pred = np.maximum(gt + rng.standard_t(2, size=gt.shape).astype(np.float32) * (i + 1), 0)  # all valid
         results[f"p{i}"] = evaluate_pair(pred, gt)
         errors.append(np.abs(pred.astype(np.float64) - gt))
     pooled = np.concatenate([e.ravel() for e in errors])

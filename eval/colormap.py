@@ -14,7 +14,9 @@ import numpy as np
 from stereokit.errors import StereoKitError
 from stereokit.io import atomic_write_bytes
 
-from .metrics import as_ground_truth, as_mask, estimates_as_scored
+from stereokit.pair import as_mask
+
+from .metrics import as_ground_truth, estimates_as_scored
 
 # KITTI devkit `writeFalseColors` (io_disp.h): 8 control colours and the relative length of the bin after each.
 KITTI_DISP_COLORS = np.array(

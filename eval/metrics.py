@@ -53,6 +53,7 @@ import numpy as np
 
 from stereokit.errors import StereoKitError
 from stereokit.fill import fill_invalid_background
+from stereokit.pair import as_mask
 
 METRIC_KEYS: tuple[str, ...] = (
     "D1-all",
@@ -317,32 +318,6 @@ def estimates_as_scored(pred, fill: bool = True) -> tuple[np.ndarray, np.ndarray
             p = fill_invalid_background(p)
         p = np.where(np.isnan(p), np.float32(INVALID_ESTIMATE), p).astype(np.float32)
     return p, valid
-
-
-def as_mask(mask, shape: tuple[int, ...], what: str, middlebury: bool = False) -> np.ndarray | None:
-    """Boolean mask. `middlebury`: also accept the 0/128/255 encoding, where only 255 is True; otherwise any
-    non-zero value is True. NaN is refused."""
-    if mask is None:
-        return None
-    m = np.asarray(mask)
-    if m.shape != shape:
-        raise StereoKitError(f"{what} mask has shape {m.shape}, but the ground truth has {shape}")
-    if m.dtype == bool:
-        return m
-    if m.dtype.kind == "f" and np.isnan(m).any():
-        raise StereoKitError(f"{what} mask contains NaN")
-    if middlebury:
-        values = set(np.unique(m).tolist())
-        if values <= {0, 1}:
-            return m != 0
-        if values <= {0, 128, 255}:
-            return m == 255
-        shown = ", ".join(f"{v:g}" for v in sorted(values)[:6])
-        raise StereoKitError(
-            f"{what} mask has values {shown}{', ...' if len(values) > 6 else ''}: expected booleans, 0/1, or "
-            "Middlebury's 0/128/255 (255 = non-occluded)"
-        )
-    return m != 0
 
 
 def _tally(err: np.ndarray, gt: np.ndarray, fg: np.ndarray | None, n_gt: int, n_est: int) -> tuple[Tally, list[float]]:

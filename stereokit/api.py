@@ -27,8 +27,14 @@ def _as_image(x: np.ndarray | str | os.PathLike, which: str) -> np.ndarray:
 def run_matcher(pair: StereoPair, method: str, max_disp: int, **params) -> np.ndarray:
     """Run the registered matcher `method` on `pair` and return a checked float32 disparity (NaN invalid)."""
     func = matchers[method]
-    check_disparity_range(pair.width, max_disp, int(params.get("min_disp", 0)))
-    disp = func(pair, int(max_disp), **params)
+    _, max_disp = check_disparity_range(pair.width, max_disp, params.get("min_disp", 0))
+    try:
+        disp = func(pair, max_disp, **params)
+    except MemoryError as exc:
+        raise StereoKitError(
+            f"matcher {method!r} ran out of memory on {pair.width}x{pair.height} with max_disp {max_disp} ({exc}); "
+            "reduce max_disp or downscale the pair"
+        ) from exc
     return check_disparity(disp, pair.shape, who=f"matcher {method!r}")
 
 

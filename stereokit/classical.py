@@ -79,7 +79,31 @@ def _split_refine(params: dict[str, Any], defaults: dict[str, Any]) -> dict[str,
     for key in REFINE_DEFAULTS:
         if key in params:
             opts[key] = params.pop(key)
+    _check_refine(opts)
     return opts
+
+
+def _check_refine(opts: dict[str, Any]) -> None:
+    """Refuse refinement options of the wrong kind up front, naming the option (not a TypeError deep inside)."""
+
+    def number(key: str, allow_none: bool = False) -> None:
+        v = opts[key]
+        if v is None and allow_none:
+            return
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not np.isfinite(v) or v < 0:
+            raise StereoKitError(f"{key} must be a number >= 0{' or None' if allow_none else ''}, got {v!r}")
+
+    if opts["subpixel"] not in (None, "parabola", "equiangular"):
+        raise StereoKitError(f"subpixel must be 'parabola', 'equiangular' or None, got {opts['subpixel']!r}")
+    number("uniqueness")
+    number("lr_threshold", allow_none=True)
+    number("speckle_diff")
+    for key in ("median", "speckle_size"):
+        v = opts[key]
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or v < 0 or int(v) != v:
+            raise StereoKitError(f"{key} must be a whole number >= 0, got {v!r}")
+    if not isinstance(opts["fill"], (bool, np.bool_)):
+        raise StereoKitError(f"fill must be true or false, got {opts['fill']!r}")
 
 
 def _reject_unknown(name: str, params: dict[str, Any]) -> None:

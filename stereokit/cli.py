@@ -41,10 +41,20 @@ def parse_params(items: Sequence[str] | None) -> dict:
 
 
 def _cmd_match(args: argparse.Namespace) -> int:
-    from .api import match
-    from .io import write_disparity
+    from pathlib import Path
 
+    from .api import match
+    from .io import disparity_suffix, write_disparity
+
+    disparity_suffix(args.out)  # a bad output type fails now, not after the matcher ran
+    out = Path(args.out).resolve()
+    for image in (args.left, args.right):
+        if Path(image).resolve() == out:
+            raise StereoKitError(f"--out {args.out} is an input image; choose another output file")
     params = parse_params(args.param)
+    for key, option in (("max_disp", "--max-disp"), ("min_disp", "--min-disp"), ("method", "--method")):
+        if key in params:
+            raise StereoKitError(f"--param {key}=... : use {option} instead")
     if args.min_disp:
         params["min_disp"] = args.min_disp
     disp = match(args.left, args.right, method=args.method, max_disp=args.max_disp, **params)
@@ -154,6 +164,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except (StereoKitError, OSError, ValueError) as exc:
         print(f"stereokit: error: {exc}", file=sys.stderr)
+        return 2
+    except MemoryError as exc:
+        print(f"stereokit: error: out of memory ({exc}); reduce --max-disp or the image size", file=sys.stderr)
         return 2
 
 

@@ -31,7 +31,7 @@ from numba.core.errors import NumbaIRAssumptionWarning
 from numba.extending import intrinsic, overload
 
 from .errors import StereoKitError
-from .pair import to_float, to_gray
+from .pair import check_same_dtype, full_scale, to_float, to_gray
 
 PIXEL_COSTS = ("ad", "sd", "census")
 WINDOW_COSTS = ("sad", "ssd", "ncc", "census")
@@ -199,10 +199,7 @@ def census_volume_int16(left: np.ndarray, right: np.ndarray, max_disp: int, min_
                         census_window: int | tuple[int, int] = (9, 7)) -> tuple[np.ndarray, np.ndarray]:
     """Internal fast path: ``cost_volume(..., cost="census")`` as int16 (H, W, D) with 32767 instead of +inf,
     plus the per-pixel table hi (int16 (H, W)) that `stereokit.sgm` needs; same values otherwise (tested)."""
-    left_f = _as_image(left, "left")
-    right_f = _as_image(right, "right")
-    if left_f.shape[:2] != right_f.shape[:2]:
-        raise StereoKitError(f"left and right images differ in size: {left_f.shape[:2]} vs {right_f.shape[:2]}")
+    left_f, right_f = _as_pair(left, right)
     from .validation import check_disparity_range
 
     min_disp, num_disp = check_disparity_range(left_f.shape[1], max_disp, min_disp)
@@ -269,16 +266,29 @@ def _window_size(window, name: str) -> tuple[int, int]:
     return ww, wh
 
 
-def _as_image(img: np.ndarray, which: str) -> np.ndarray:
+def _as_image(img: np.ndarray, which: str, scale: float | None = None, any_range: bool = False) -> np.ndarray:
+    """Checked float32 image; `any_range` keeps floats as given (for transforms that only use intensity order)."""
     img = np.asarray(img)
     if img.ndim == 3 and img.shape[2] == 1:
         img = img[:, :, 0]
     if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] != 3) or img.size == 0:
         raise StereoKitError(f"{which} image must be a non-empty H x W or H x W x 3 array, got shape {img.shape}")
-    img = to_float(img)
-    if not np.all(np.isfinite(img)):
+    if np.issubdtype(img.dtype, np.floating) and not np.all(np.isfinite(img)):
         raise StereoKitError(f"{which} image contains NaN or inf values")
-    return img
+    if any_range and np.issubdtype(img.dtype, np.floating):
+        return img.astype(np.float32)
+    return to_float(img, scale, which)
+
+
+def _as_pair(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both images as float32 in [0, 1] on one scale (`stereokit.pair.full_scale`), same size."""
+    left, right = np.asarray(left), np.asarray(right)
+    check_same_dtype(left, right)
+    scale = full_scale(left, right)
+    left_f, right_f = _as_image(left, "left", scale), _as_image(right, "right", scale)
+    if left_f.shape[:2] != right_f.shape[:2]:
+        raise StereoKitError(f"left and right images differ in size: {left_f.shape[:2]} vs {right_f.shape[:2]}")
+    return left_f, right_f
 
 
 def census_transform(image: np.ndarray, window: int | tuple[int, int] = (9, 7)) -> np.ndarray:
@@ -291,7 +301,7 @@ def census_transform(image: np.ndarray, window: int | tuple[int, int] = (9, 7)) 
     ww, wh = _window_size(window, "census window")
     if ww * wh - 1 > MAX_CENSUS_BITS:
         raise StereoKitError(f"census window {ww}x{wh} has {ww * wh - 1} neighbours; at most {MAX_CENSUS_BITS} fit")
-    img = _as_image(image, "census input")
+    img = _as_image(image, "census input", any_range=True)
     hh, hw = wh // 2, ww // 2
     padded = np.pad(to_gray(img), ((hh, hh), (hw, hw)), mode="edge")
     return _census_kernel(np.ascontiguousarray(padded, dtype=np.float32), hh, hw)
@@ -326,10 +336,7 @@ def cost_volume(
     """
     if cost not in _KIND:
         raise StereoKitError(f"unknown cost {cost!r}; choose one of {', '.join(COSTS)}")
-    left_f = _as_image(left, "left")
-    right_f = _as_image(right, "right")
-    if left_f.shape[:2] != right_f.shape[:2]:
-        raise StereoKitError(f"left and right images differ in size: {left_f.shape[:2]} vs {right_f.shape[:2]}")
+    left_f, right_f = _as_pair(left, right)
     from .validation import check_disparity_range
 
     min_disp, num_disp = check_disparity_range(left_f.shape[1], max_disp, min_disp)

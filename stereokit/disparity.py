@@ -62,7 +62,7 @@ def _wta_pixel(c, min_disp, subpixel, uniqueness, factor):
     if uniqueness > 0:
         limit = c[kb] * factor
         for k in range(nd):
-            if (k < kb - 1 or k > kb + 1) and c[k] < limit:
+            if (k < kb - 1 or k > kb + 1) and c[k] <= limit:  # <=, as OpenCV: an exact tie (flat cost) is ambiguous
                 return np.float32(np.nan)
     delta = 0.0
     if subpixel > 0 and 0 < kb < nd - 1:

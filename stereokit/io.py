@@ -60,7 +60,8 @@ def _decode_file(path: Path, what: str) -> np.ndarray:
     """Decode an image file with OpenCV, refusing truncated PNG and JPEG first: libjpeg returns a truncated JPEG
     half grey with only a warning on stderr (a silent wrong answer), libpng prints its own error line."""
     data = path.read_bytes()
-    if data.startswith(_PNG_SIGNATURE) and not data.endswith(_PNG_END):
+    # Bytes after IEND (padding some writers add) are legal for decoders; a missing IEND means a truncated file.
+    if data.startswith(_PNG_SIGNATURE) and _PNG_END not in data[-4096:]:
         raise StereoKitError(f"truncated PNG {what} (no IEND chunk at its end): {path}")
     if data.startswith(_JPEG_START) and not data.rstrip(b"\x00").endswith(_JPEG_END):
         raise StereoKitError(f"truncated JPEG {what} (no end-of-image marker): {path}")
@@ -118,7 +119,11 @@ def _as_disparity(disp: np.ndarray, path: PathLike) -> np.ndarray:
         raise StereoKitError(f"cannot write {path}: a disparity map must be a non-empty 2-D array, got shape {disp.shape}")
     if not (np.issubdtype(disp.dtype, np.number) or disp.dtype == np.bool_) or np.iscomplexobj(disp):
         raise StereoKitError(f"cannot write {path}: disparity has non-numeric dtype {disp.dtype}")
-    return disp.astype(np.float32, copy=False)
+    with np.errstate(over="ignore"):  # overflow is reported below, as an error
+        out = disp.astype(np.float32, copy=False)
+    if out is not disp and np.isinf(out).sum() > np.isinf(disp).sum():
+        raise StereoKitError(f"cannot write {path}: disparity values beyond float32's range (max {np.abs(disp).max():g})")
+    return out
 
 
 def _encode_png(img: np.ndarray, path: PathLike) -> bytes:
@@ -142,15 +147,37 @@ def read_image(path: PathLike) -> np.ndarray:
     return img
 
 
+# Formats OpenCV writes with 8 bits per channel only; uint16 data would be saturated there.
+_EIGHT_BIT_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".bmp", ".webp"})
+
+
 def write_image(path: PathLike, img: np.ndarray) -> Path:
-    """Write a gray or RGB uint8/uint16 image atomically; the format follows the suffix (.png, .ppm, .jpg, ...)."""
+    """Write a gray or RGB image atomically; the format follows the suffix (.png, .ppm, .tif, .jpg, ...).
+
+    uint8 is written as is, uint16 too where the format has 16 bits (PNG, PPM/PGM, TIFF; JPEG, BMP and WebP refuse
+    it), float in [0, 1] as uint8 (x 255, rounded); other types raise.
+    """
     img = np.asarray(img)
-    if img.ndim == 3 and img.shape[2] == 3:
-        img = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
-    elif img.ndim != 2:
-        raise StereoKitError(f"cannot write {path}: image must be (H, W) or (H, W, 3), got shape {img.shape}")
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if not (img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 3)) or img.size == 0:
+        raise StereoKitError(f"cannot write {path}: image must be non-empty (H, W) or (H, W, 3), got shape {img.shape}")
     suffix = Path(path).suffix.lower() or ".png"
+    if np.issubdtype(img.dtype, np.floating):
+        from .pair import check_float_range
+
+        if not np.isfinite(img).all():
+            raise StereoKitError(f"cannot write {path}: image contains NaN or inf")
+        check_float_range(img, f"cannot write {path}: the")
+        img = np.rint(np.clip(img, 0.0, 1.0) * 255.0).astype(np.uint8)
+    elif img.dtype not in (np.uint8, np.uint16):
+        raise StereoKitError(f"cannot write {path}: image dtype {img.dtype}; expected uint8, uint16 or float in [0, 1]")
+    if img.dtype == np.uint16 and suffix in _EIGHT_BIT_SUFFIXES:
+        raise StereoKitError(f"cannot write {path}: {suffix} stores 8 bits per channel, the image is uint16; "
+                             "use .png or .tif, or convert to uint8")
     try:
+        if img.ndim == 3:
+            img = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
         ok, buf = cv2.imencode(suffix, img)
     except cv2.error as exc:
         raise StereoKitError(f"cannot encode {path} ({img.dtype}, suffix {suffix!r}): {exc.err}") from exc
@@ -214,6 +241,8 @@ def encode_pfm(arr: np.ndarray, little_endian: bool = True) -> bytes:
         arr = arr[:, :, 0]
     if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)) or arr.size == 0:
         raise StereoKitError(f"PFM holds (H, W) or (H, W, 3) arrays, got shape {arr.shape}")
+    if arr.dtype.kind not in "iuf":
+        raise StereoKitError(f"PFM holds numbers, got dtype {arr.dtype}")
     magic = "PF" if arr.ndim == 3 else "Pf"
     h, w = arr.shape[:2]
     dtype = np.dtype("<f4") if little_endian else np.dtype(">f4")
@@ -254,7 +283,7 @@ def encode_kitti_disparity(disp: np.ndarray, path: PathLike = "<array>") -> byte
         if lo < 0:
             raise StereoKitError(f"cannot write {path}: KITTI PNG cannot store negative disparities (min {lo:g}); "
                                  f"use .pfm or .npy")
-        if hi * 256.0 > 65535.5:
+        if np.round(hi * 256.0) > 65535:  # the rounded value must fit: 65536 would wrap to 0 (invalid)
             raise StereoKitError(f"cannot write {path}: disparity {hi:g} exceeds the KITTI PNG range "
                                  f"(< {KITTI_MAX_DISPARITY:.2f}); use .pfm or .npy")
     out = np.zeros(disp.shape, dtype=np.uint16)
@@ -408,13 +437,21 @@ def read_disparity(path: PathLike) -> np.ndarray:
                          f"{', '.join(DISPARITY_SUFFIXES)}")
 
 
-def write_disparity(path: PathLike, disp: np.ndarray) -> Path:
-    """Write a disparity map atomically, format by suffix: .pfm (NaN -> inf), .png (KITTI 16-bit), .npy (float32)."""
+def disparity_suffix(path: PathLike) -> str:
+    """The disparity file type of `path` (".pfm", ".png" or ".npy"); raises for any other suffix, so a caller can
+    check an output path before computing what goes in it."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in DISPARITY_SUFFIXES:
         raise StereoKitError(f"unknown disparity file type {suffix or '(none)'!r} for {path}; use one of "
                              f"{', '.join(DISPARITY_SUFFIXES)}")
+    return suffix
+
+
+def write_disparity(path: PathLike, disp: np.ndarray) -> Path:
+    """Write a disparity map atomically, format by suffix: .pfm (NaN -> inf), .png (KITTI 16-bit), .npy (float32)."""
+    path = Path(path)
+    suffix = disparity_suffix(path)
     disp = _as_disparity(disp, path)
     if suffix == ".pfm":
         out = disp.copy()

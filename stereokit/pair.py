@@ -42,27 +42,92 @@ def _check_image(img: np.ndarray, which: str) -> np.ndarray:
         raise StereoKitError(f"{which} image is empty (shape {img.shape})")
     if img.dtype == np.bool_ or not (img.dtype in (np.uint8, np.uint16) or np.issubdtype(img.dtype, np.floating)):
         raise StereoKitError(f"{which} image has dtype {img.dtype}; expected uint8, uint16 or float")
-    if np.issubdtype(img.dtype, np.floating) and not np.all(np.isfinite(img)):
-        raise StereoKitError(f"{which} image contains NaN or inf values")
+    if np.issubdtype(img.dtype, np.floating):
+        if not np.all(np.isfinite(img)):
+            raise StereoKitError(f"{which} image contains NaN or inf values")
+        check_float_range(img, which)
     return img
 
 
-def _check_mask(mask: np.ndarray | None, shape: tuple[int, int], which: str) -> np.ndarray | None:
+def as_mask(mask, shape: tuple[int, ...], what: str, middlebury: bool = False) -> np.ndarray | None:
+    """Boolean (H, W) mask, or None. `middlebury`: booleans, 0/1, or Middlebury's 0/128/255 encoding, where only 255
+    (non-occluded) is True; otherwise any non-zero value is True (KITTI's obj_map ids). NaN is refused."""
     if mask is None:
         return None
-    mask = np.asarray(mask)
-    if mask.shape != shape:
-        raise StereoKitError(f"{which} mask has shape {mask.shape}, expected {shape} (the images' height x width)")
-    return mask.astype(bool)
+    m = np.asarray(mask)
+    if m.shape != shape:
+        raise StereoKitError(f"{what} mask has shape {m.shape}, expected {shape} (height x width)")
+    if m.dtype == bool:
+        return m
+    if m.dtype.kind not in "iuf":
+        raise StereoKitError(f"{what} mask has dtype {m.dtype}; expected booleans or numbers")
+    if m.dtype.kind == "f" and np.isnan(m).any():
+        raise StereoKitError(f"{what} mask contains NaN")
+    if middlebury:
+        values = set(np.unique(m).tolist())
+        if values <= {0, 1}:
+            return m != 0
+        if values <= {0, 128, 255}:
+            return m == 255
+        shown = ", ".join(f"{v:g}" for v in sorted(values)[:6])
+        raise StereoKitError(
+            f"{what} mask has values {shown}{', ...' if len(values) > 6 else ''}: expected booleans, 0/1, or "
+            "Middlebury's 0/128/255 (255 = non-occluded)"
+        )
+    return m != 0
 
 
-def to_float(img: np.ndarray) -> np.ndarray:
-    """Image as float32: integer types scaled to [0, 1] by their maximum, floats kept as given."""
-    if img.dtype == np.uint8:
-        return img.astype(np.float32) / 255.0
-    if img.dtype == np.uint16:
-        return img.astype(np.float32) / 65535.0
-    return img.astype(np.float32)
+# Bit depths that uint16 camera data comes in; the smallest one holding the data sets its full scale.
+_UINT16_BITS = (8, 10, 12, 14, 16)
+# Float images must be in [0, 1]; overshoot this small (resampling ringing) is clipped rather than refused.
+_FLOAT_SLACK = 0.01
+
+
+def full_scale(*images: np.ndarray) -> float:
+    """The intensity that maps to 1.0, common to `images` (all of one dtype): 255 for uint8; for uint16 the full
+    scale of the smallest bit depth (8, 10, 12, 14 or 16) that holds every image's maximum, so 12-bit camera data
+    is not squeezed into 1/16 of the range; 1 for floats."""
+    kinds = {np.asarray(im).dtype for im in images}
+    if kinds == {np.dtype(np.uint8)}:
+        return 255.0
+    if kinds == {np.dtype(np.uint16)}:
+        top = max(int(np.asarray(im).max(initial=0)) for im in images)
+        bits = next(b for b in _UINT16_BITS if top < (1 << b))
+        return float((1 << bits) - 1)
+    return 1.0
+
+
+def check_float_range(img: np.ndarray, which: str) -> None:
+    """Refuse a float image outside [0, 1] (beyond a small slack), naming its range: 0..255 data stored as float
+    would otherwise be clipped to white without a word."""
+    lo, hi = (float(img.min()), float(img.max())) if img.size else (0.0, 0.0)
+    if lo < -_FLOAT_SLACK or hi > 1 + _FLOAT_SLACK:
+        hint = " (8-bit data? divide by 255 or pass the uint8 array)" if 2 < hi <= 255 + _FLOAT_SLACK else ""
+        raise StereoKitError(f"{which} image has values in [{lo:g}, {hi:g}]; float images must be in [0, 1]{hint}")
+
+
+def to_float(img: np.ndarray, scale: float | None = None, which: str = "float") -> np.ndarray:
+    """Image as float32 in [0, 1]: integers divided by `scale` (default `full_scale(img)`); floats must already be
+    in [0, 1] (a StereoKitError names the range otherwise, e.g. 0..255 data stored as float)."""
+    img = np.asarray(img)
+    if np.issubdtype(img.dtype, np.floating):
+        check_float_range(img, which)
+        return np.clip(img, 0.0, 1.0).astype(np.float32)
+    if scale is None:
+        scale = full_scale(img)
+    return img.astype(np.float32) / np.float32(scale)
+
+
+def check_same_dtype(left: np.ndarray, right: np.ndarray) -> None:
+    """Refuse a pair whose images are stored differently (uint8 vs uint16, integer vs float): their intensities
+    would be compared on different scales."""
+    lk = "float" if np.issubdtype(left.dtype, np.floating) else str(left.dtype)
+    rk = "float" if np.issubdtype(right.dtype, np.floating) else str(right.dtype)
+    if lk != rk:
+        raise StereoKitError(
+            f"left image is {left.dtype} but right image is {right.dtype}: both must have the same type "
+            "(uint8, uint16 or float in [0, 1])"
+        )
 
 
 def to_gray(img_float: np.ndarray) -> np.ndarray:
@@ -88,6 +153,7 @@ class StereoPair:
     calib: Calibration | None = None
     name: str = "pair"
     meta: dict = field(default_factory=dict)
+    _scale: float = field(default=1.0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.left = _check_image(self.left, "left")
@@ -100,16 +166,20 @@ class StereoPair:
             raise StereoKitError(
                 f"left and right images differ in channels: {self.left.shape} vs {self.right.shape}"
             )
+        check_same_dtype(self.left, self.right)
+        self._scale = full_scale(self.left, self.right)
         hw = self.shape
         if self.gt is not None:
             gt = np.asarray(self.gt)
+            if gt.dtype.kind not in "iuf":
+                raise StereoKitError(f"ground truth has dtype {gt.dtype}; expected a numeric disparity map")
             if gt.shape != hw:
                 raise StereoKitError(f"ground truth has shape {gt.shape}, expected {hw} (the images' height x width)")
             gt = gt.astype(np.float32, copy=True)
             gt[~np.isfinite(gt)] = np.nan
             self.gt = gt
-        self.nonocc = _check_mask(self.nonocc, hw, "nonocc")
-        self.fg = _check_mask(self.fg, hw, "fg")
+        self.nonocc = as_mask(self.nonocc, hw, "nonocc", middlebury=True)
+        self.fg = as_mask(self.fg, hw, "fg")
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -130,12 +200,12 @@ class StereoPair:
 
     @cached_property
     def left_float(self) -> np.ndarray:
-        """Left image as float32 ([0, 1] for integer inputs), gray or RGB as given."""
-        return to_float(self.left)
+        """Left image as float32 in [0, 1] (integers scaled by the pair's `full_scale`), gray or RGB as given."""
+        return to_float(self.left, self._scale)
 
     @cached_property
     def right_float(self) -> np.ndarray:
-        return to_float(self.right)
+        return to_float(self.right, self._scale)
 
     @cached_property
     def left_gray(self) -> np.ndarray:

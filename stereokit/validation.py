@@ -25,10 +25,16 @@ def check_disparity_range(width: int, max_disp: int, min_disp: int = 0) -> tuple
     max_disp, min_disp = int(max_disp), int(min_disp)
     if max_disp <= 0:
         raise StereoKitError(f"max_disp must be a positive integer, got {max_disp}")
-    if max_disp >= width or abs(min_disp) + max_disp > width:
+    if max_disp >= width:
         raise StereoKitError(
             f"disparity range [{min_disp}, {min_disp + max_disp}) is wider than the image ({width} px): "
             f"max_disp must be smaller than the width"
+        )
+    if min_disp <= -width or min_disp + max_disp - 1 >= width:
+        # a disparity d matches somewhere only if |d| < width
+        raise StereoKitError(
+            f"disparity range [{min_disp}, {min_disp + max_disp}) reaches beyond the image ({width} px): "
+            f"every disparity d must satisfy |d| < {width}"
         )
     return min_disp, max_disp
 

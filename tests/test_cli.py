@@ -164,6 +164,60 @@ def test_match_bad_input_one_line(extra, words, const_matcher, image_files, tmp_
     assert not (tmp_path / "o.npy").exists()
 
 
+def test_match_checks_its_output_before_matching(image_files, tmp_path, capsys):
+    from stereokit.registry import matchers
+
+    calls = []
+
+    def counting(pair, max_disp, **params):
+        calls.append(1)
+        return np.zeros(pair.shape, np.float32)
+
+    matchers.register("test-counting", counting)
+    try:
+        for out, words in [(tmp_path / "d.jpg", ["'.jpg'", ".pfm"]), (image_files[0], ["input image"])]:
+            rc, _, err = run_cli(["match", *image_files, "--method", "test-counting", "--max-disp", 4, "--out", out],
+                                 capsys)
+            assert_one_line_error(rc, err, *words)
+        assert not calls  # refused before the matcher ran
+        assert not (tmp_path / "d.jpg").exists()
+    finally:
+        matchers.unregister("test-counting")
+
+
+@pytest.mark.parametrize(
+    "params, words",
+    [
+        (["max_disp=8"], ["--max-disp"]),
+        (["method=sgm"], ["--method"]),
+        (["median=x"], ["median", "'x'"]),
+        (["speckle_size=1.5"], ["speckle_size"]),
+        (["subpixel=cubic"], ["subpixel", "'cubic'"]),
+        (["min_disp=-2"], ["--min-disp"]),
+    ],
+)
+def test_match_bad_param_values_give_one_line(params, words, image_files, tmp_path, capsys):
+    argv = ["match", *image_files, "--method", "bm-sad", "--max-disp", "4", "--out", tmp_path / "o.npy"]
+    rc, _, err = run_cli(argv + [x for p in params for x in ("--param", p)], capsys)
+    assert_one_line_error(rc, err, *words)
+    assert not (tmp_path / "o.npy").exists()
+
+
+def test_match_out_of_memory_gives_one_line(image_files, tmp_path, capsys):
+    from stereokit.registry import matchers
+
+    def greedy(pair, max_disp, **params):
+        raise MemoryError("Unable to allocate 24.3 GiB")
+
+    matchers.register("test-greedy", greedy)
+    try:
+        rc, _, err = run_cli(["match", *image_files, "--method", "test-greedy", "--max-disp", 4, "--out",
+                              tmp_path / "o.npy"], capsys)
+        assert_one_line_error(rc, err, "out of memory", "24.3 GiB", "max_disp")
+    finally:
+        matchers.unregister("test-greedy")
+
+
 def test_match_missing_image_names_it(const_matcher, image_files, tmp_path, capsys):
     missing = tmp_path / "missing.png"
     rc, _, err = run_cli(["match", missing, image_files[1], "--method", const_matcher, "--out", tmp_path / "o.npy"], capsys)

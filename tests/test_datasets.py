@@ -184,7 +184,7 @@ def test_sample_dataset():
 def test_describe_specs_lists_every_spec():
     specs = dict(describe_specs())
     for usage in ("sample", "synthetic[:N[:SEED]]", "middlebury:PATH", "kitti2012:PATH", "kitti2015:PATH",
-                  "eth3d:PATH", "sceneflow:PATH"):
+                  "eth3d:PATH", "sceneflow:PATH[:train|test]"):
         assert usage in specs and specs[usage]
 
 
@@ -346,6 +346,75 @@ def test_middlebury_empty_folder(tmp_path):
         open_dataset(f"middlebury:{tmp_path / 'f.txt'}")
 
 
+
+def _write_full_archive(folder, p, stems, ext, left, right):
+    """A full Middlebury archive folder: every view `stems` holds, `left`/`right` being the scene's pair."""
+    for stem in stems:
+        write_image(folder / f"{stem}.{ext}", p.left if stem == left else p.right if stem == right else p.left // 2)
+
+
+@pytest.mark.parametrize("ext", ["png", "ppm"])
+def test_middlebury_2003_full_archive_uses_im2_im6(tmp_path, ext):
+    # im0..im8 (so im0/im1 exist too) with disp2/disp6: the 2001/2003 layout must win, with its GT
+    p = _scene(2)
+    f = tmp_path / "cones"
+    _write_full_archive(f, p, [f"im{i}" for i in range(9)], ext, "im2", "im6")
+    _write_u8(f / "disp2.png", p.gt * 4)
+    _write_u8(f / "disp6.png", p.meta["gt_right"] * 4)
+    q = open_dataset(f"middlebury:{tmp_path}")["cones"]
+    assert q.meta["layout"] == "im2" and q.gt is not None
+    assert np.array_equal(q.left, p.left) and np.array_equal(q.right, p.right)
+    assert np.allclose(q.gt[p.gt > 0], p.gt[p.gt > 0] * 4 / q.meta["gt_scale"])
+
+
+def test_middlebury_2005_full_archive_uses_view1_view5(tmp_path):
+    p = _scene(3)
+    f = tmp_path / "Dolls"
+    _write_full_archive(f, p, [f"view{i}" for i in range(7)], "png", "view1", "view5")
+    _write_u8(f / "disp1.png", p.gt * 3)
+    _write_u8(f / "disp5.png", p.meta["gt_right"] * 3)
+    q = open_dataset(f"middlebury:{f}")[0]
+    assert q.meta["layout"] == "view1" and q.meta["nonocc_source"] == "lr-check"
+    assert np.array_equal(q.left, p.left) and np.array_equal(q.right, p.right)
+    assert np.allclose(q.gt[p.gt > 0], p.gt[p.gt > 0] * 3 / q.meta["gt_scale"])
+
+
+def test_middlebury_unrecognised_or_ambiguous_scene_raises(tmp_path):
+    p = _scene(4)
+    amb = tmp_path / "amb" / "teddy"  # im0..im8 but no GT or calib file telling 2003 from 2014
+    _write_full_archive(amb, p, [f"im{i}" for i in range(9)], "png", "im2", "im6")
+    with pytest.raises(StereoKitError, match=r"ambiguous.*teddy.*im0, im2"):
+        open_dataset(f"middlebury:{tmp_path / 'amb'}")
+    bare = tmp_path / "bare" / "Motor"  # im0/im1 alone: none of the 2014/MiddEval3 layout's own files
+    _write_full_archive(bare, p, ["im0", "im1"], "png", "im0", "im1")
+    with pytest.raises(StereoKitError, match=r"Motor.*disp0GT\.pfm"):
+        open_dataset(f"middlebury:{tmp_path / 'bare'}")
+    odd = tmp_path / "odd" / "scene1"  # left/right images under names no layout uses
+    _write_full_archive(odd, p, ["left", "right"], "png", "left", "right")
+    with pytest.raises(StereoKitError, match=r"scene1.*left\.png, right\.png.*no Middlebury layout"):
+        open_dataset(f"middlebury:{tmp_path / 'odd'}")
+
+
+@pytest.mark.parametrize("layout, drop", [("im2", "im6.png"), ("view1", "view1.png"), ("im0", "im1.png")])
+def test_middlebury_incomplete_scene_raises(tmp_path, layout, drop):
+    # a folder of scenes where one scene lacks an image: an error naming it, not one scene fewer
+    p = _scene(5)
+    _write_2014(tmp_path / "mb" / "Good", p)
+    bad = tmp_path / "mb" / "Broken"
+    if layout == "im0":
+        _write_2014(bad, p)
+    else:
+        left, right = ("im2", "im6") if layout == "im2" else ("view1", "view5")
+        _write_full_archive(bad, p, [left, right], "png", left, right)
+        _write_u8(bad / ("disp2.png" if layout == "im2" else "disp1.png"), p.gt)
+    (bad / drop).unlink()
+    with pytest.raises(StereoKitError, match=rf"incomplete Middlebury scene .*Broken.*{drop.split('.')[0]}"):
+        open_dataset(f"middlebury:{tmp_path}")
+    (tmp_path / "mb" / "notes").mkdir()  # a folder without images is still skipped
+    (bad / drop.replace(".png", ".txt")).write_text("x")
+    write_image(bad / drop, p.right)
+    assert open_dataset(f"middlebury:{tmp_path}").names == ["Broken", "Good"]
+
 # scene -> (GT scale, min, max of the GT in px, from the READMEs in ../shared/data; the READMEs' minima for
 # 2003-2006 are the 1/scale quantum, so only "min >= that" is checked there)
 SHARED = {
@@ -444,6 +513,21 @@ def test_kitti_gray_2012_and_errors(tmp_path):
         open_dataset(f"kitti2012:{root}")
 
 
+
+@pytest.mark.parametrize("year, folder", [(2012, "disp_occ"), (2012, "disp_noc"), (2015, "disp_occ_0"),
+                                          (2015, "obj_map")])
+def test_kitti_frame_without_gt_among_frames_with_gt_raises(tmp_path, year, folder):
+    _write_kitti(tmp_path, year, frames=("000000", "000001", "000002"))
+    (tmp_path / folder / "000001_10.png").unlink()
+    with pytest.raises(StereoKitError, match=rf"000001_10.*{folder}.*missing.*1 of 3"):
+        open_dataset(f"kitti{year}:{tmp_path}")
+
+
+def test_kitti_testing_folder_without_any_gt(tmp_path):
+    _write_kitti(tmp_path, 2015, frames=("000000", "000001"), with_gt=False)
+    ds = open_dataset(f"kitti2015:{tmp_path}")
+    assert len(ds) == 2 and all(p.gt is None and p.nonocc is None for p in ds)
+
 def test_eth3d_loader(tmp_path):
     a, b = _scene(5), _scene(6)
     train = tmp_path / "two_view_training"
@@ -464,8 +548,17 @@ def test_eth3d_loader(tmp_path):
         open_dataset(f"eth3d:{tmp_path / 'two_view_training_gt'}")
 
 
-def test_sceneflow_loader(tmp_path):
-    root = tmp_path / "FlyingThings3D"
+
+def test_eth3d_incomplete_scene_raises(tmp_path):
+    train = tmp_path / "two_view_training"
+    _write_2014(train / "delivery_area_1l", _scene(5))
+    _write_2014(train / "electro_1s", _scene(6))
+    (train / "electro_1s" / "im1.png").unlink()
+    with pytest.raises(StereoKitError, match=r"incomplete ETH3D scene .*electro_1s.*im1\.png"):
+        open_dataset(f"eth3d:{tmp_path}")
+
+def _write_sceneflow(root):
+    """A FlyingThings3D-style tree: 2 TRAIN pairs and 1 TEST pair, both passes, left and right disparities."""
     made = {}
     for sub, frame, seed in (("TRAIN/A/0000", "0006", 1), ("TRAIN/A/0000", "0007", 2), ("TEST/B/0003", "0010", 3)):
         p = make_scene(seed, height=24, width=48, max_disp=10)
@@ -475,6 +568,12 @@ def test_sceneflow_loader(tmp_path):
         write_pfm(root / "disparity" / sub / "left" / f"{frame}.pfm", p.gt)
         write_pfm(root / "disparity" / sub / "right" / f"{frame}.pfm", p.meta["gt_right"])
         made["-".join([*sub.split("/"), frame])] = p
+    return made
+
+
+def test_sceneflow_loader(tmp_path):
+    root = tmp_path / "FlyingThings3D"
+    made = _write_sceneflow(root)
     ds = open_dataset(f"sceneflow:{root}")
     assert ds.names == ["TEST-B-0003-0010", "TRAIN-A-0000-0006", "TRAIN-A-0000-0007"]
     for name in ds.names:
@@ -489,6 +588,50 @@ def test_sceneflow_loader(tmp_path):
     (empty / "disparity").mkdir()
     with pytest.raises(StereoKitError, match="no Scene Flow pairs"):
         open_dataset(f"sceneflow:{empty}")
+
+
+def test_sceneflow_split_selector(tmp_path):
+    root = tmp_path / "FlyingThings3D"
+    made = _write_sceneflow(root)
+    train = open_dataset(f"sceneflow:{root}:train")
+    assert train.names == ["TRAIN-A-0000-0006", "TRAIN-A-0000-0007"]
+    assert np.array_equal(train["TRAIN-A-0000-0007"].gt, made["TRAIN-A-0000-0007"].gt)
+    assert open_dataset(f"sceneflow:{root}:TEST").names == ["TEST-B-0003-0010"]
+    assert open_dataset(f"sceneflow:{root / 'frames_finalpass'}:test").names == ["TEST-B-0003-0010"]
+    with pytest.raises(StereoKitError, match="not in the TEST split"):
+        open_dataset(f"sceneflow:{root / 'frames_cleanpass' / 'TRAIN'}:test")
+    monkaa = tmp_path / "Monkaa"  # no TRAIN/TEST folders: no official split to select
+    p = make_scene(4, height=24, width=48, max_disp=10)
+    write_image(monkaa / "frames_cleanpass" / "a_rain_of_stones_x2" / "left" / "0000.png", p.left)
+    write_image(monkaa / "frames_cleanpass" / "a_rain_of_stones_x2" / "right" / "0000.png", p.right)
+    write_pfm(monkaa / "disparity" / "a_rain_of_stones_x2" / "left" / "0000.pfm", p.gt)
+    assert open_dataset(f"sceneflow:{monkaa}").names == ["a_rain_of_stones_x2-0000"]
+    with pytest.raises(StereoKitError, match="split TRAIN needs"):
+        open_dataset(f"sceneflow:{monkaa}:train")
+
+
+def test_sceneflow_path_inside_the_tree(tmp_path):
+    # a split or subset folder inside frames_*pass: its pairs only, named as in the whole dataset
+    root = tmp_path / "FlyingThings3D"
+    made = _write_sceneflow(root)
+    sub = open_dataset(f"sceneflow:{root / 'frames_cleanpass' / 'TRAIN'}")
+    assert sub.names == ["TRAIN-A-0000-0006", "TRAIN-A-0000-0007"]
+    assert np.array_equal(sub[1].gt, made["TRAIN-A-0000-0007"].gt)
+    assert np.array_equal(sub[1].left, made["TRAIN-A-0000-0007"].left)
+    assert open_dataset(f"sceneflow:{root / 'frames_finalpass' / 'TRAIN' / 'A'}:train").names == sub.names
+    assert open_dataset(f"sceneflow:{root / 'frames_cleanpass' / 'TEST' / 'B' / '0003'}").names == [
+        "TEST-B-0003-0010"]
+
+
+@pytest.mark.parametrize("drop", ["frames_cleanpass/TRAIN/A/0000/right/0007.png",
+                                  "disparity/TRAIN/A/0000/left/0007.pfm"])
+def test_sceneflow_incomplete_pair_raises(tmp_path, drop):
+    root = tmp_path / "FlyingThings3D"
+    _write_sceneflow(root)
+    (root / drop).unlink()
+    with pytest.raises(StereoKitError, match=rf"TRAIN-A-0000-0007.*{drop.split('/')[-1]} is missing"):
+        open_dataset(f"sceneflow:{root}")
+    assert open_dataset(f"sceneflow:{root}:test").names == ["TEST-B-0003-0010"]  # the other split is whole
 
 
 def test_datasets_are_lazy(tmp_path, monkeypatch):

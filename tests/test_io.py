@@ -108,6 +108,11 @@ def test_kitti_png_rejects(tmp_path):
         write_kitti_disparity(tmp_path / "n.png", np.full((3, 3), -1.0, np.float32))
     with pytest.raises(StereoKitError, match="range"):
         write_kitti_disparity(tmp_path / "big.png", np.full((3, 3), 300.0, np.float32))
+    # 255.998046875 * 256 = 65535.5 rounds to 65536, which would wrap to 0 (invalid) in uint16
+    with pytest.raises(StereoKitError, match="range"):
+        write_kitti_disparity(tmp_path / "edge.png", np.array([[255.998046875, 100.0]], np.float32))
+    with pytest.raises(StereoKitError, match="float32"):
+        write_kitti_disparity(tmp_path / "huge.png", np.array([[1e300, 1.0]]))
     assert not list(tmp_path.iterdir())
     cv2.imwrite(str(tmp_path / "u8.png"), np.zeros((3, 3), np.uint8))
     with pytest.raises(StereoKitError, match="16-bit"):
@@ -190,6 +195,27 @@ def test_read_write_image(tmp_path):
     write_image(tmp_path / "b.png", g16)
     b = read_image(tmp_path / "b.png")
     assert b.dtype == np.uint16 and np.array_equal(b, g16)
+    # floats in [0, 1] are written as 8 bit; floats in 0..255, uint16 to an 8-bit format and int32 are refused
+    f = rgb / 255.0
+    write_image(tmp_path / "f.png", f)
+    assert np.array_equal(read_image(tmp_path / "f.png"), rgb)
+    for name, bad, words in [
+        ("f255.png", rgb.astype(np.float32), "[0, 1]"),
+        ("u16.jpg", g16, "8 bits"),
+        ("i32.png", rgb.astype(np.int32), "int32"),
+        ("i64rgb.ppm", rgb.astype(np.float64) * 2, "[0, 1]"),
+    ]:
+        with pytest.raises(StereoKitError) as exc:
+            write_image(tmp_path / name, bad)
+        assert words in str(exc.value) and name in str(exc.value)
+        assert not (tmp_path / name).exists()
+
+
+def test_png_with_bytes_after_iend_is_read(tmp_path):
+    rgb = np.random.default_rng(1).integers(0, 255, size=(6, 5, 3), dtype=np.uint8)
+    data = write_image(tmp_path / "a.png", rgb).read_bytes()
+    (tmp_path / "padded.png").write_bytes(data + b"\x00" * 64)  # some writers pad after IEND; decoders accept it
+    assert np.array_equal(read_image(tmp_path / "padded.png"), rgb)
 
 
 def test_read_image_errors_name_the_file(tmp_path):

@@ -102,6 +102,20 @@ def test_bad_input():
         stereokit.matchers["sgm"](pair, 64)  # called directly, not through match()
 
 
+def test_negative_min_disp_range_is_checked_by_its_reach():
+    left, right = shifted_pair(-20, w=64)  # true disparity -20
+    # [-30, 10): 40 disparities, every |d| < 64: accepted although |min_disp| + max_disp > width
+    d = stereokit.match(left, right, method="bm-sad", max_disp=40, min_disp=-30)
+    assert abs(np.nanmedian(d[:, :32]) + 20) < 0.1  # subpixel refinement: within a tenth
+    with pytest.raises(StereoKitError, match=r"reaches beyond the image.*\|d\| < 64"):
+        stereokit.match(left, right, method="bm-sad", max_disp=10, min_disp=-64)
+    with pytest.raises(StereoKitError, match="reaches beyond the image"):
+        stereokit.match(left, right, method="bm-sad", max_disp=30, min_disp=40)
+    for bad in (None, "abc", 2.5):
+        with pytest.raises(StereoKitError, match="min_disp must be an integer"):
+            stereokit.match(left, right, method="bm-sad", max_disp=30, min_disp=bad)
+
+
 # Measured on `sample` downscaled by 2 (370x250, max_disp 32), KITTI-filled bad-2.0 (%), see benchmarks/README.md;
 # the bound is the measurement plus a margin, a regression guard, not a target.
 BAD2_BOUNDS = {  # measured (2026-11-21) -> bound

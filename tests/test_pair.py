@@ -58,8 +58,10 @@ def test_accepted_inputs_are_normalised():
     assert np.isinf(gt[0, 0])  # the caller's array is not modified
     assert p.nonocc.dtype == bool and p.fg.dtype == bool
     assert p.shape == (6, 8) and (p.height, p.width, p.channels) == (6, 8, 3)
-    for dtype in (np.uint16, np.float32, np.float64):
-        assert StereoPair(GRAY.astype(dtype), GRAY.astype(dtype)).left.dtype == dtype
+    assert StereoPair(GRAY.astype(np.uint16), GRAY.astype(np.uint16)).left.dtype == np.uint16
+    for dtype in (np.float32, np.float64):
+        f = (GRAY / 255.0).astype(dtype)
+        assert StereoPair(f, f).left.dtype == dtype
 
 
 def test_float_and_gray_views_are_computed_once():
@@ -73,8 +75,59 @@ def test_float_and_gray_views_are_computed_once():
     g16 = (GRAY.astype(np.uint16) * 257)
     q = StereoPair(g16, g16)
     assert np.allclose(q.left_float, GRAY / 255.0) and q.left_gray is q.left_float
-    fl = RGB.astype(np.float64) * 3.0  # floats are kept as given (not rescaled)
+    fl = RGB.astype(np.float64) / 255.0  # floats in [0, 1] are kept as given
     assert np.allclose(StereoPair(fl, fl).left_float, fl)
+
+
+def test_uint16_is_scaled_by_the_pairs_bit_depth():
+    # 12-bit camera data: the full scale is 4095 for both images, set by the brighter one
+    left = (GRAY.astype(np.uint16) * 16).astype(np.uint16)  # max 255 * 16 = 4080 < 4096
+    right = (left // 2).astype(np.uint16)
+    p = StereoPair(left, right)
+    assert np.allclose(p.left_float, left / 4095.0) and np.allclose(p.right_float, right / 4095.0)
+    # 8-bit values stored in uint16 keep their 8-bit scale; a value above 2^14 - 1 means 16-bit data
+    assert np.allclose(StereoPair(GRAY.astype(np.uint16), GRAY.astype(np.uint16)).left_float, GRAY / 255.0)
+    full = GRAY.astype(np.uint16) * 257
+    assert np.allclose(StereoPair(full, full).left_float, GRAY / 255.0)
+    # the cost volume takes the same common scale from raw arrays
+    from stereokit.cost import cost_volume
+
+    vol16 = cost_volume(left, right, max_disp=3, cost="ad")
+    vol_f = cost_volume(left / 4095.0, right / 4095.0, max_disp=3, cost="ad")
+    np.testing.assert_allclose(vol16, vol_f, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "left, right, words",
+    [
+        (GRAY.astype(np.float32), GRAY.astype(np.float32), ["values in [1, 245]", "[0, 1]", "divide by 255"]),
+        (GRAY / 255.0 - 0.5, GRAY / 255.0, ["[0, 1]"]),
+        (GRAY, GRAY.astype(np.uint16), ["uint8", "uint16", "same type"]),
+        (GRAY / 255.0, GRAY, ["float64", "uint8"]),
+    ],
+)
+def test_images_on_unknown_or_different_scales_are_refused(left, right, words):
+    from stereokit import match
+    from stereokit.cost import cost_volume
+
+    for call in (lambda: StereoPair(left, right), lambda: cost_volume(left, right, 4, cost="sad"),
+                 lambda: match(left, right, method="bm-sad", max_disp=4)):
+        with pytest.raises(StereoKitError) as exc:
+            call()
+        for w in words:
+            assert w in str(exc.value)
+
+
+def test_middlebury_mask_encoding_and_obj_map_ids():
+    mask = np.full((6, 8), 255, np.uint8)
+    mask[:, 0] = 128  # occluded
+    mask[0, :] = 0  # unknown
+    p = StereoPair(GRAY, GRAY, nonocc=mask, fg=np.where(GRAY > 128, 7, 0).astype(np.uint8))
+    assert (p.nonocc == (mask == 255)).all() and (p.fg == (GRAY > 128)).all()
+    with pytest.raises(StereoKitError, match="0/128/255"):
+        StereoPair(GRAY, GRAY, nonocc=np.full((6, 8), 3, np.uint8))
+    with pytest.raises(StereoKitError, match="NaN"):
+        StereoPair(GRAY, GRAY, fg=np.full((6, 8), np.nan))
 
 
 def test_depth():

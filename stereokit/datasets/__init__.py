@@ -1,7 +1,7 @@
 """Datasets: lazy, sized sequences of `StereoPair` named by a spec string (the CLI's `--dataset`).
 
 Specs (see `describe_specs()`): `sample`, `synthetic[:N[:SEED]]`, `middlebury:PATH`, `kitti2012:PATH`,
-`kitti2015:PATH`, `eth3d:PATH`, `sceneflow:PATH`.
+`kitti2015:PATH`, `eth3d:PATH`, `sceneflow:PATH[:train|test]`.
 
     >>> from stereokit.datasets import open_dataset
     >>> ds = open_dataset("synthetic:4:10")
@@ -42,9 +42,10 @@ SPECS: dict[str, tuple[str, str, str | None]] = {
     "eth3d": ("eth3d:PATH", "ETH3D two-view: SCENE/im0.png, im1.png, calib.txt, disp0GT.pfm, mask0nocc.png (GT may "
               "sit in a sibling two_view_training_gt/SCENE); PATH = one scene or a folder of them",
               "eth3d:eth3d_dataset"),
-    "sceneflow": ("sceneflow:PATH", "Scene Flow (FlyingThings3D/Monkaa/Driving): PATH/frames_cleanpass (else "
-                  "frames_finalpass)/.../left|right/*.png with PATH/disparity/.../left/*.pfm",
-                  "sceneflow:sceneflow_dataset"),
+    "sceneflow": ("sceneflow:PATH[:train|test]", "Scene Flow (FlyingThings3D/Monkaa/Driving): PATH/frames_cleanpass "
+                  "(else frames_finalpass)/.../left|right/*.png with PATH/disparity/.../left/*.pfm; PATH may also be "
+                  "a folder inside frames_*pass (e.g. frames_cleanpass/TRAIN/A); :train or :test keeps "
+                  "FlyingThings3D's official split (default: every pair under PATH)", "sceneflow:sceneflow_dataset"),
 }
 
 

@@ -9,8 +9,9 @@ PATH is the folder holding the image folders, or its parent with a ``training`` 
 * 2015: left ``image_2``, right ``image_3``; GT ``disp_occ_0`` and ``disp_noc_0``; ``obj_map`` (0 = background)
   gives the ``fg`` mask for D1-fg; calibration from ``calib_cam_to_cam/<frame>.txt`` (P_rect_02 / P_rect_03).
 
-``gt`` is disp_occ (disp_noc when only that exists), ``nonocc`` the valid pixels of disp_noc. Disparity PNGs are
-uint16 with d = value / 256, 0 invalid (`stereokit.io.read_kitti_disparity`). The calibration gives focal length
+``gt`` is disp_occ (disp_noc when only that exists), ``nonocc`` the valid pixels of disp_noc. Each GT or obj_map
+folder must hold every frame's file or none (a testing folder: ``gt`` None throughout); a mix raises. Disparity PNGs
+are uint16 with d = value / 256, 0 invalid (`stereokit.io.read_kitti_disparity`). The calibration gives focal length
 (px) and baseline (m) from the rectified projection matrices. ``meta["max_disp"]`` is 192.
 """
 
@@ -82,9 +83,24 @@ def kitti_dataset(path: str, spec: str, year: int) -> Dataset:
     if missing:
         raise StereoKitError(f"KITTI {year}: right image {right_dir / (missing[0] + '.png')} is missing "
                              f"({len(missing)} frame(s) without a right image)")
+    for per_frame in (occ_dir, noc_dir, obj_dir):
+        _check_all_or_none(root, per_frame, frames, year)
     keys = pkeys[left_dir.name]
     dirs = (root, left_dir, right_dir, occ_dir, noc_dir, obj_dir, calib_dir, keys)
     return Dataset(spec, frames, partial(_load_frame, dirs, tuple(frames)))
+
+
+def _check_all_or_none(root: Path, folder: str | None, frames: list[str], year: int) -> None:
+    """Every frame has `folder/<frame>.png`, or none does (a testing split); a mix raises, naming the first gap.
+
+    A mix would give some frames GT (or masks) and score the others silently without them.
+    """
+    if folder is None:
+        return
+    missing = [f for f in frames if not (root / folder / f"{f}.png").is_file()]
+    if missing and len(missing) < len(frames):
+        raise StereoKitError(f"KITTI {year} frame {missing[0]}: {root / folder / (missing[0] + '.png')} is missing "
+                             f"while other frames have one ({len(missing)} of {len(frames)} frame(s) without it)")
 
 
 def _load_frame(dirs: tuple, frames: tuple[str, ...], i: int) -> StereoPair:

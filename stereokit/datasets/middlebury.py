@@ -11,6 +11,11 @@ Layouts (file names as distributed):
   (2014), ``mask0nocc.png`` (255 = non-occluded), ``calib.txt`` (focal from cam0, baseline, doffs -> `Calibration`;
   the parsed file in ``meta["calib"]``, ``ndisp`` as ``meta["max_disp"]``).
 
+Full archives hold more views (2001/2003 ``im0``..``im8``, 2005/2006 ``view0``..``view6``): the layout whose own GT
+or calibration files are present wins (``disp2``/``disp6``, ``disp1``/``disp5``/``dmin.txt``, ``disp0GT.pfm``/
+``disp0.pfm``/``calib.txt``/``mask0nocc.png``); ``im0``/``im1`` need one of theirs. A folder with images but a missing
+left or right image, an ambiguous or an unknown layout raises `StereoKitError` naming it; one without images is skipped.
+
 Non-occlusion masks: taken from the mask file when there is one. Otherwise, when the right view's GT exists
 (``disp6``, ``disp5``, ``disp1.pfm``), a left pixel is marked non-occluded iff it passes the left-right consistency
 check of the two GT maps: ``|dL(x) - dR(round(x - dL(x)))| <= 1`` with the match inside the image and both known
@@ -60,16 +65,76 @@ LAYOUTS: dict[str, tuple[list[str], list[str], list[str], list[str], list[str]]]
 }
 
 
+# layout -> files only that layout has (GT, calibration): they tell the layouts apart in a full archive, where a
+# 2001/2003 folder also holds im0/im1 (as .png) and a 2005/2006 folder holds view0..view6
+MARKERS: dict[str, list[str]] = {
+    "im0": ["disp0GT.pfm", "disp0.pfm", "calib.txt", "mask0nocc.png"],
+    "view1": [f"{s}.{e}" for s in ("disp1", "disp5") for e in ("png", "pgm", "ppm")] + ["dmin.txt"],
+    "im2": _ext("disp2", "disp6"),
+}
+IMAGE_SUFFIXES = (".png", ".ppm", ".pgm", ".pfm")
+
+
+def _present(folder: Path, names: list[str]) -> list[str]:
+    return [n for n in names if (folder / n).is_file()]
+
+
+def _alts(names: list[str]) -> str:
+    return "|".join(names)
+
+
 def detect_layout(folder: Path) -> str | None:
-    """The scene layout of `folder` ('im0', 'view1' or 'im2'), or None when it holds no known left/right pair."""
-    for layout, (left, right, *_rest) in LAYOUTS.items():
-        if first_existing(folder, left) and first_existing(folder, right):
-            return layout
+    """The scene layout of `folder` ('im0', 'view1' or 'im2'); None when it holds no image files at all.
+
+    A layout needs its left and right images; where several layouts' images are present (full archives), the one
+    whose own GT or calibration files are there wins. An incomplete, ambiguous or unknown scene raises
+    `StereoKitError` naming what was found, so that a folder of scenes never shrinks silently.
+    """
+    marked = [k for k, m in MARKERS.items() if _present(folder, m)]
+    if len(marked) > 1:
+        found = ", ".join(n for k in marked for n in _present(folder, MARKERS[k]))
+        raise StereoKitError(f"ambiguous Middlebury scene {folder}: it holds files of layouts {', '.join(marked)} "
+                             f"({found})")
+    return _complete(folder, marked[0]) if marked else _layout_by_images(folder)
+
+
+def _layout_by_images(folder: Path) -> str | None:
+    """The layout of a folder without GT or calibration files, told by its images alone (see `detect_layout`)."""
+    pairs = [k for k, (left, right, *_r) in LAYOUTS.items()
+             if first_existing(folder, left) and first_existing(folder, right)]
+    if len(pairs) > 1:
+        raise StereoKitError(f"ambiguous Middlebury scene {folder}: it holds the images of layouts {', '.join(pairs)} "
+                             f"but no GT or calibration file telling them apart (disp2, disp1, disp0GT.pfm, calib.txt)")
+    if pairs == ["im0"]:  # im0/im1 alone may be any archive's first two views: 2014/MiddEval3 ship calib.txt
+        raise StereoKitError(f"Middlebury scene {folder} has im0.png/im1.png but none of disp0GT.pfm, disp0.pfm, "
+                             f"calib.txt (2014/MiddEval3 layout)")
+    if pairs:
+        return pairs[0]
+    for layout, (left, right, *_r) in LAYOUTS.items():
+        if first_existing(folder, left) or first_existing(folder, right):
+            return _complete(folder, layout)  # raises: one image of the pair is missing
+    images = sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if images:
+        raise StereoKitError(f"{folder} holds images ({', '.join(images[:4])}{', ...' if len(images) > 4 else ''}) "
+                             f"but no Middlebury layout (im0/im1, view1/view5 or im2/im6)")
     return None
 
 
+def _complete(folder: Path, layout: str) -> str:
+    """`layout`, or a `StereoKitError` naming the scene's missing left or right image."""
+    left, right, *_r = LAYOUTS[layout]
+    for cands in (left, right):
+        if first_existing(folder, cands) is None:
+            raise StereoKitError(f"incomplete Middlebury scene {folder}: {_alts(cands)} is missing "
+                                 f"({layout} layout)")
+    return layout
+
+
 def find_scenes(root: Path, detect=detect_layout, depth: int = 2) -> list[Path]:
-    """Scene folders: `root` itself if it is one, else scene folders up to `depth` levels below (sorted)."""
+    """Scene folders: `root` itself if it is one, else scene folders up to `depth` levels below (sorted).
+
+    `detect` returns None for a folder that is not a scene (skipped) and raises on an incomplete one.
+    """
     if detect(root):
         return [root]
     found: list[Path] = []

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import warnings
 
-import numba
 import numpy as np
 from numba import njit, prange, types
 from numba.core.errors import NumbaIRAssumptionWarning
@@ -104,6 +103,9 @@ def _pixel_volume(left, right, min_disp, num_disp, kind, out):
                 out[y, x, k] = _pix(left, right, y, x, x - min_disp - k, kind)
             for k in range(k1, num_disp):
                 out[y, x, k] = inf
+
+
+ROWS_PER_BAND = 64  # rows per parallel band of the windowed costs (each band re-sums 2r+1 rows to start)
 
 
 @njit(parallel=True, cache=True)
@@ -379,7 +381,9 @@ def cost_volume(
         widths = ((0, 0), (pad, pad)) + ((0, 0),) * (a.ndim - 2)
         a_p = np.pad(a, widths, mode="edge")
         b_p = np.pad(b, widths, mode="edge")
-        _window_volume(a_p, b_p, pad, min_disp, num_disp, radius, kind, stats, 4 * numba.get_num_threads(), out)
+        # Bands follow the image height, not the thread count: each band restarts its float64 running sums, so a
+        # thread-dependent split would change the last bits of the costs between machines.
+        _window_volume(a_p, b_p, pad, min_disp, num_disp, radius, kind, stats, max(1, a.shape[0] // ROWS_PER_BAND), out)
     return out
 
 

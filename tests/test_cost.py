@@ -178,3 +178,20 @@ def test_census_window_forms():
     assert int(census_transform(img, (3, 1)).max()) < 4  # 3 wide, 1 high: 2 bits
     with pytest.raises(StereoKitError):
         census_transform(img, "9by7")
+
+
+def test_windowed_costs_do_not_depend_on_the_thread_count():
+    import numba
+
+    rng = np.random.default_rng(5)
+    left = rng.random((200, 80), dtype=np.float32)
+    right = np.roll(left, -3, axis=1)
+    top = numba.config.NUMBA_NUM_THREADS
+    try:
+        numba.set_num_threads(1)
+        one = cost_volume(left, right, 16, cost="ncc", window=7)
+        numba.set_num_threads(top)
+        many = cost_volume(left, right, 16, cost="ncc", window=7)
+    finally:
+        numba.set_num_threads(top)
+    assert np.array_equal(one, many)  # bit for bit: the bands follow the height, not the threads

@@ -41,6 +41,7 @@ import os
 import platform
 import random
 import re
+import shutil
 import sys
 import tempfile
 import threading
@@ -654,8 +655,14 @@ def run_compare(
     def log(text: str) -> None:
         print(text, file=stream, flush=True)
 
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    infos, opened = _open_datasets(specs, max_disp, out, gallery, log)
+    try:
+        infos, opened = _open_datasets(specs, max_disp, out, gallery, log)
+    except BaseException:
+        if created:  # a bad dataset spec leaves no empty report folder behind
+            shutil.rmtree(out, ignore_errors=True)
+        raise
 
     fingerprints = {m: _fingerprint(m, params[m]) for m in method_list}
     tasks = [

@@ -257,6 +257,21 @@ def test_unknown_method_fails_before_running(tmp_path):
     assert CALLS["noisy"] == 0
 
 
+def test_bad_dataset_spec_leaves_no_report_folder(tmp_path):
+    from stereokit.errors import StereoKitError
+
+    out = tmp_path / "report"
+    with pytest.raises(StereoKitError, match="bogus"):
+        run_compare(datasets=["bogus:1"], out=out, methods=["test-noisy"], progress=False, stream=io.StringIO())
+    assert not out.exists()
+    existing = tmp_path / "mine"
+    (existing / "keep.txt").parent.mkdir()
+    (existing / "keep.txt").write_text("x")
+    with pytest.raises(StereoKitError):
+        run_compare(datasets=["bogus:1"], out=existing, methods=["test-noisy"], progress=False, stream=io.StringIO())
+    assert (existing / "keep.txt").read_text() == "x"  # a folder that was there stays as it was
+
+
 def test_dask_local_cluster_gives_the_same_results(tmp_path):
     distributed = pytest.importorskip("distributed")
     local = compare(tmp_path / "local", report=False)

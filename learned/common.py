@@ -1,7 +1,9 @@
-"""Torch helpers shared by the learned matchers: device choice, seeding, safe weight loading/saving."""
+"""Torch helpers shared by the learned matchers: device choice, seeding, safe weight loading/saving, option checks."""
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 import random
 import tempfile
@@ -15,14 +17,74 @@ from stereokit.errors import StereoKitError
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 
-def choose_device(device: str | torch.device | None = None) -> torch.device:
-    """`device` if given ("cpu", "cuda", "cuda:1"), else CUDA when available, else CPU."""
+def available_devices() -> list[str]:
+    """The device names this machine can run on: "cpu", then "cuda:0".. and "mps" when present."""
+    names = ["cpu"]
+    if torch.cuda.is_available():
+        names += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        names.append("mps")
+    return names
+
+
+def choose_device(device: str | torch.device | int | None = None) -> torch.device:
+    """`device` if given ("cpu", "cuda", "cuda:1", an int = CUDA index), else CUDA when available, else CPU.
+
+    A device that is malformed or absent here raises StereoKitError naming it and the available ones: torch would
+    only fail later (or with a RuntimeError listing every backend it knows, available or not).
+    """
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise StereoKitError(f"device {device!r} requested but CUDA is not available")
-    return dev
+    available = available_devices()
+    where = f"available: {', '.join(['auto'] + available)}"
+    if isinstance(device, bool) or not isinstance(device, (str, torch.device, int)):
+        raise StereoKitError(f"device must be a string such as 'cpu' or 'cuda:0', got {device!r}; {where}")
+    try:
+        dev = torch.device(f"cuda:{device}" if isinstance(device, int) else device)
+    except (RuntimeError, ValueError, TypeError):
+        raise StereoKitError(f"unknown device {device!r}; {where}") from None
+    if dev.type == "cpu":
+        return dev
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise StereoKitError(f"device {device!r} requested but CUDA is not available; {where}")
+        if dev.index is not None and not 0 <= dev.index < torch.cuda.device_count():
+            count = torch.cuda.device_count()
+            raise StereoKitError(f"device {device!r} does not exist ({count} CUDA device(s)); {where}")
+        return dev
+    if dev.type in available:  # mps
+        return dev
+    # meta, xla, ... parse but hold no data or are not set up here: the network could not run on them
+    raise StereoKitError(f"device {device!r} is not available; {where}")
+
+
+def check_number(name: str, value, *, integer: bool = False, positive: bool = False) -> float | int:
+    """`value` as a finite number >= 0 (> 0 when `positive`; an int when `integer`), else StereoKitError naming
+    `name`: a string such as "x" from the command line would otherwise fail deep inside NumPy or torch."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    if ok and integer:
+        ok = float(value).is_integer()
+    if ok and (value > 0 if positive else value >= 0):
+        return int(value) if integer else float(value)
+    kind = ("a positive " if positive else "a non-negative ") + ("integer" if integer else "number")
+    raise StereoKitError(f"{name} must be {kind}, got {value!r}")
+
+
+def check_bool(name: str, value) -> bool:
+    """`value` if it is True or False, else StereoKitError: a string such as "no" would read as True."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise StereoKitError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def weights_path(weights, default: str | os.PathLike) -> Path:
+    """The weights file to load: `weights` (a path) or `default` when None; another type or "" raises StereoKitError."""
+    if weights is None:
+        return Path(default)
+    if not isinstance(weights, (str, os.PathLike)) or str(weights) == "":
+        raise StereoKitError(f"weights must be the path of a weights file, got {weights!r}")
+    return Path(weights)
 
 
 def seed_everything(seed: int) -> torch.Generator:

@@ -25,7 +25,7 @@ from .disparity import disparity_with_lr_check, winner_takes_all
 from .errors import StereoKitError
 from .pair import StereoPair
 from .refine import fill_invalid, median_filter, remove_speckles
-from .validation import check_disparity_range
+from .validation import check_disparity_range, reject_unknown
 
 __all__ = ["disparity_from_volume", "bm_sad", "bm_ssd", "bm_ncc", "bm_census", "sgm_matcher", "REFINE_DEFAULTS"]
 
@@ -106,11 +106,6 @@ def _check_refine(opts: dict[str, Any]) -> None:
         raise StereoKitError(f"fill must be true or false, got {opts['fill']!r}")
 
 
-def _reject_unknown(name: str, params: dict[str, Any]) -> None:
-    if params:
-        raise StereoKitError(f"{name}: unknown option(s) {', '.join(sorted(params))}")
-
-
 def _images(pair: StereoPair, color: bool) -> tuple[np.ndarray, np.ndarray]:
     return (pair.left_float, pair.right_float) if color else (pair.left_gray, pair.right_gray)
 
@@ -123,7 +118,7 @@ def _block_matcher(name: str, cost: str, window_default: int, refine_defaults: d
         extra = {}
         if cost == "census":
             extra["census_window"] = params.pop("census_window", (5, 5))
-        _reject_unknown(name, params)
+        reject_unknown(name, params)
         if cost in ("sad", "ssd") and (color or pair.channels == 1) and block_match_supported(pair.left, pair.right):
             # Same disparity as the volume path below (up to float ties), streamed without the (H, W, D) volume.
             disp = block_match(pair.left, pair.right, max_disp, min_disp, window=window, squared=cost == "ssd",
@@ -185,7 +180,7 @@ def sgm_matcher(pair: StereoPair, max_disp: int, *, min_disp: int = 0, **params)
     for key in SGM_DEFAULTS:
         if key in params:
             opts[key] = params.pop(key)
-    _reject_unknown("sgm", params)
+    reject_unknown("sgm", params)
     # Census counts straight into int16 for SGM's exact int16 kernel: the same aggregated volume as
     # sgm(cost_volume(..., cost="census"), ...) without the float32 volume and its validation pass (tested).
     volume, hi = census_volume_int16(pair.left_gray, pair.right_gray, max_disp, min_disp,

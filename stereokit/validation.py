@@ -39,6 +39,15 @@ def check_disparity_range(width: int, max_disp: int, min_disp: int = 0) -> tuple
     return min_disp, max_disp
 
 
+def reject_unknown(name: str, given, known=None) -> None:
+    """Raise the one "unknown option" error of every matcher for the names in `given` that are not in `known`
+    (all of them when `known` is None), listing the known ones when there are."""
+    unknown = set(given) - set(known or ())
+    if unknown:
+        listed = f"; known: {', '.join(sorted(known))}" if known else ""
+        raise StereoKitError(f"{name}: unknown option(s) {', '.join(sorted(unknown))}{listed}")
+
+
 def check_disparity(disp: np.ndarray, shape: tuple[int, int], who: str = "matcher") -> np.ndarray:
     """Coerce a matcher's output to the disparity convention (float32, H x W, NaN invalid) or raise."""
     disp = np.asarray(disp)

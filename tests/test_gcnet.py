@@ -257,3 +257,91 @@ def test_train_cli_checkpoints_resume_and_weights(tmp_path):
     assert meta["iterations"] == 3 and meta["seed"] == 3 and "stereokit train gcnet" in meta["command"]
     net = load_weights(run / "weights.pt")
     assert net.cfg == CONFIGS["compact"] and not net.training
+
+
+def _textured_shift(d: int, h: int = 40, w: int = 80, seed: int = 0) -> StereoPair:
+    """Random uint8 texture with a constant true disparity d (left[x] = right[x - d])."""
+    rng = np.random.default_rng(seed)
+    tex = (rng.random((h, w + d, 3)) * 255).astype(np.uint8)
+    return StereoPair(tex[:, :w], tex[:, d:])  # right[x - d] = tex[x - d + d] = left[x]
+
+
+def test_unknown_option_is_reported_as_by_the_other_matchers(tiny_weights):
+    import stereokit
+
+    left, right = _pair(24, 40).left, _pair(24, 40).right
+    with pytest.raises(StereoKitError, match=r"^gcnet: unknown option\(s\) foo$"):
+        stereokit.match(left, right, method="gcnet", max_disp=8, weights=tiny_weights, foo=1)
+    with pytest.raises(StereoKitError, match=r"^sgm: unknown option\(s\) foo$"):  # the same wording
+        stereokit.match(left, right, method="sgm", max_disp=8, foo=1)
+
+
+@pytest.mark.skipif(not DEFAULT_WEIGHTS.is_file(), reason="shipped GCNet weights not built yet")
+def test_out_of_range_estimates_are_nan_and_in_range_ones_unchanged():
+    """At scale 1 the network always searches its trained 64 disparities: a narrower request must NaN the estimates
+    beyond it and keep the others exactly (no clipping), and the full range (the normal case) stays dense."""
+    near, far = _textured_shift(5, h=24, seed=1), _textured_shift(30, h=24, seed=2)
+    pair = StereoPair(np.vstack([near.left, far.left]), np.vstack([near.right, far.right]))  # top d=5, bottom 30
+    full = gcnet(pair, 64)
+    assert np.isfinite(full).all() and full.min() >= 0 and full.max() < 64
+    narrow = gcnet(pair, 16)
+    inside = full < 16
+    assert inside[:24, 5:].mean() > 0.9 and inside[24:, 30:].mean() < 0.1  # both kinds of pixel occur
+    np.testing.assert_array_equal(np.isnan(narrow), ~inside)
+    np.testing.assert_array_equal(narrow[inside], full[inside])
+    shifted, _ = predict(pair, 16, min_disp=10)  # [10, 26): the same rule after the shift
+    ref, _ = predict(pair, 64, min_disp=10)
+    np.testing.assert_array_equal(np.isnan(shifted), ~(ref < 26))
+    np.testing.assert_array_equal(shifted[ref < 26], ref[ref < 26])
+
+
+@pytest.mark.skipif(not DEFAULT_WEIGHTS.is_file(), reason="shipped GCNet weights not built yet")
+def test_shipped_weights_true_disparity_beyond_the_range_is_nan_not_the_last_disparity():
+    """True disparity 30, max_disp 16: the network (64 disparities at scale 1) finds ~30; the old clipping returned
+    every pixel as a valid 15.0."""
+    far = gcnet(_textured_shift(30), 16)
+    assert far.dtype == np.float32 and far.shape == (40, 80)
+    assert np.isnan(far[:, 30:]).mean() > 0.9
+    finite = far[np.isfinite(far)]
+    assert np.all((finite >= 0) & (finite < 16))
+    # the same scene searched where its disparity lies: found there, dense where the match exists
+    shifted = gcnet(_textured_shift(30), 16, min_disp=20)
+    assert np.isfinite(shifted[:, 30:]).all() and abs(float(np.median(shifted[:, 30:])) - 30) < 1
+    near = gcnet(_textured_shift(5), 16)  # in range: dense, as before
+    assert np.isfinite(near).all() and abs(float(np.median(near[:, 5:])) - 5) < 1
+
+
+def test_bad_device_raises_naming_it_and_the_available_ones(tiny_weights):
+    import stereokit
+    from learned.common import available_devices, choose_device
+
+    pair = _pair(24, 40)
+    absent_cuda = f"cuda:{torch.cuda.device_count()}"  # one past the last GPU, on any machine
+    for device in ("tpu", "", "meta", absent_cuda, "cuda:-1", True, 1.5):
+        with pytest.raises(StereoKitError, match="device.*available: auto, cpu") as err:
+            choose_device(device)
+        if isinstance(device, str) and device:
+            assert repr(device) in str(err.value)
+    if not torch.cuda.is_available():
+        with pytest.raises(StereoKitError, match="'cuda' requested but CUDA is not available"):
+            choose_device("cuda")
+    assert choose_device("cpu") == torch.device("cpu") and "cpu" in available_devices()
+    with pytest.raises(StereoKitError, match="unknown device 'tpu'; available: auto, cpu"):
+        stereokit.match(pair.left, pair.right, method="gcnet", max_disp=8, weights=tiny_weights, device="tpu")
+    with pytest.raises(StereoKitError, match="unknown device 'tpu'"):
+        stereokit.match(pair.left, pair.right, method="mccnn-fast", max_disp=8, device="tpu")
+
+
+@pytest.mark.parametrize("option,value,message", [
+    ("min_confidence", "x", "min_confidence must be a finite number"),
+    ("min_confidence", float("nan"), "min_confidence must be a finite number"),
+    ("confidence", "bogus", "unknown confidence kind 'bogus'"),
+    ("max_memory_gb", "x", "max_memory_gb must be a positive number"),
+    ("max_memory_gb", 0, "max_memory_gb must be a positive number"),
+    ("weights", 123, "weights must be the path of a weights file"),
+    ("weights", "", "weights must be the path of a weights file"),
+])
+def test_bad_option_values_raise_clear_errors(tiny_weights, option, value, message):
+    params = {"weights": tiny_weights, option: value}
+    with pytest.raises(StereoKitError, match=message):
+        gcnet(_pair(24, 40), 8, **params)

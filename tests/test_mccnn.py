@@ -24,7 +24,7 @@ def _shifted_pair(seed=0, h=40, w=64, d=5, name="toy"):
     """Random texture with a constant disparity d (right[x - d] = left[x]); GT NaN where x - d < 0."""
     rng = np.random.default_rng(seed)
     tex = _texture(rng, h, w + d)
-    left, right = tex[:, d:], tex[:, :w]
+    left, right = tex[:, :w], tex[:, d:]  # right[x - d] = tex[x] = left[x]
     gt = np.full((h, w), float(d), np.float32)
     gt[:, :d] = np.nan
     return StereoPair(left, right, gt=gt, name=name)
@@ -458,12 +458,84 @@ def test_mccnn_fast_pipeline_runs_and_is_deterministic(random_fast_weights):
     assert a.shape == pair.shape and a.dtype == np.float32
     np.testing.assert_array_equal(a, b)
     assert np.isfinite(a).mean() > 0.9
-    with pytest.raises(StereoKitError, match="unknown MC-CNN parameter"):
+    with pytest.raises(StereoKitError, match=r"mccnn-fast: unknown option\(s\) sgm_p1; known: .*sgm_P1"):
         mccnn_fast(pair, 12, weights=random_fast_weights, sgm_p1=3)
     with pytest.raises(StereoKitError, match="preset"):
         mccnn_fast(pair, 12, weights=random_fast_weights, preset="eth3d")
     with pytest.raises(StereoKitError):
         mccnn_fast(pair, 60, weights=random_fast_weights)  # range wider than the image
+
+
+def _match_pair(d: int = 5, h: int = 40, w: int = 80):
+    """uint8 arrays (left, right) with constant disparity d (left[x] = right[x - d]), for stereokit.match."""
+    tex = (np.random.default_rng(7).random((h, w + d)) * 255).astype(np.uint8)
+    return tex[:, :w], tex[:, d:]
+
+
+_BAD_VALUES = [(key, value) for key in ("sgm_P1", "sgm_P2", "sgm_D", "cbca_tau1", "speckle_diff")
+               for value in ("x", -1, None, float("nan"))]
+_BAD_VALUES += [(key, value) for key in ("sgm_Q1", "sgm_Q2", "sgm_V", "blur_sigma", "blur_t")
+                for value in ("x", 0, -1.5, float("inf"))]
+_BAD_VALUES += [(key, value) for key in ("cbca_L1", "cbca_i1", "cbca_i2", "speckle_size") for value in ("x", -1, 2.5)]
+_BAD_VALUES += [(key, value) for key in ("lr_interpolate", "lr_check", "lr_border") for value in ("no", 1, None)]
+
+
+@pytest.mark.parametrize("key,value", _BAD_VALUES)
+def test_mccnn_bad_option_values_name_the_option(key, value):
+    """A wrong type or out-of-range value raises StereoKitError naming the option, before the network runs (the
+    CBCA and speckle options used to pass unchecked when off, or crash inside NumPy with "x")."""
+    import stereokit
+
+    left, right = _match_pair()
+    with pytest.raises(StereoKitError, match=f"^{key} must be"):
+        stereokit.match(left, right, method="mccnn-fast", max_disp=16, **{key: value})
+
+
+def test_mccnn_bad_preset_weights_device_and_unknown_options(tmp_path):
+    import stereokit
+
+    left, right = _match_pair()
+    run = lambda **kw: stereokit.match(left, right, method="mccnn-fast", max_disp=16, **kw)  # noqa: E731
+    with pytest.raises(StereoKitError, match=r"^mccnn-fast: unknown option\(s\) P1; known: "):
+        run(P1="x")
+    for preset in ("eth3d", None, 3, ["tuned"]):
+        with pytest.raises(StereoKitError, match="unknown MC-CNN-fast preset"):
+            run(preset=preset)
+    with pytest.raises(StereoKitError, match="weights file not found: .*missing.pt"):
+        run(weights=tmp_path / "missing.pt")
+    with pytest.raises(StereoKitError, match="weights file not found"):
+        run(weights=tmp_path)  # a directory
+    for weights in (123, ""):
+        with pytest.raises(StereoKitError, match="weights must be the path of a weights file"):
+            run(weights=weights)
+    for device in ("tpu", f"cuda:{torch.cuda.device_count()}"):
+        with pytest.raises(StereoKitError, match=f"'{device}'.*available: auto, cpu"):
+            run(device=device)
+
+
+def test_every_preset_passes_the_option_checks_unchanged():
+    from learned.mccnn.matcher import check_params
+    from learned.mccnn.presets import PRESETS
+
+    for params in PRESETS.values():
+        assert check_params(params) == params
+    checked = check_params(dict(PRESETS[("tuned", "fast")], cbca_i2=3.0))
+    assert checked["cbca_i2"] == 3 and isinstance(checked["cbca_i2"], int)
+
+
+def test_mccnn_fast_shipped_weights_on_a_small_pair_in_range():
+    """The shipped weights through stereokit.match on a 40x80 crop: float32, values in the range, found."""
+    from learned.mccnn.weights import shipped_weights
+    import stereokit
+
+    if not shipped_weights("fast").is_file():
+        pytest.skip("shipped MC-CNN-fast weights not built yet")
+    left, right = _match_pair(5)
+    disp = stereokit.match(left, right, method="mccnn-fast", max_disp=16)
+    assert disp.dtype == np.float32 and disp.shape == (40, 80)
+    finite = disp[np.isfinite(disp)]
+    assert finite.size > 0.8 * disp.size and np.all((finite >= 0) & (finite < 16))
+    assert abs(float(np.median(disp[:, 16:])) - 5) < 0.5
 
 
 def test_refinement_switches_leave_lr_failures_invalid_and_remove_speckles():

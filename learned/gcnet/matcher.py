@@ -10,9 +10,12 @@
 * Memory: the image is processed in tiles whose estimated peak memory stays under `max_memory_gb` (default 2 GiB):
   full-width horizontal strips with 16 px overlap, or, for very wide images, tiles that also carry D + 16 px of
   context on their left (every candidate match of the kept pixels lies inside the tile).
-* Output: dense float32 disparity (soft argmin, sub-pixel) clipped to the searched range; NaN only where
-  `min_confidence` is given and the softmax's peak probability falls below it. `predict()` also returns the
-  confidence map ("peak" probability or "entropy"-based).
+* Output: float32 disparity (soft argmin, sub-pixel) in the requested range [min_disp, min_disp + max_disp). The
+  network always resolves its trained D, so a range narrower than D at the scale it runs at can yield estimates
+  beyond it: those pixels are NaN (no match in the range), never clipped to its end. With scale="auto" and
+  max_disp >= D every estimate lies in the range and the output is dense. `min_confidence` also makes NaN the
+  pixels whose confidence falls below it. `predict()` also returns the confidence map ("peak" probability or
+  "entropy"-based).
 * Device: CPU by default, CUDA when available (or `device=`).
 """
 
@@ -21,7 +24,7 @@ from __future__ import annotations
 import math
 import os
 import threading
-from pathlib import Path
+from numbers import Real
 
 import cv2
 import numpy as np
@@ -29,21 +32,22 @@ import torch
 
 from stereokit.errors import StereoKitError
 from stereokit.pair import StereoPair
-from stereokit.validation import check_disparity_range
+from stereokit.validation import check_disparity_range, reject_unknown
 
-from ..common import WEIGHTS_DIR, choose_device, weights_fingerprint
+from ..common import WEIGHTS_DIR, check_number, choose_device, weights_fingerprint, weights_path
 from .model import GCNet, normalize_image, pad_to_multiple
 from .train import load_weights
 
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "gcnet_compact.pt"
 TILE_OVERLAP = 16
+CONFIDENCE_KINDS = ("peak", "entropy")
 _CACHE: dict[tuple, GCNet] = {}
 _LOCK = threading.Lock()
 
 
 def load_model(weights: str | os.PathLike | None = None, device: str | torch.device | None = None) -> GCNet:
     """The GCNet for `weights` (default: the shipped compact weights) on `device`, cached per process."""
-    path = Path(weights) if weights is not None else DEFAULT_WEIGHTS
+    path = weights_path(weights, DEFAULT_WEIGHTS)
     dev = choose_device(device)
     if not path.is_file():
         raise StereoKitError(f"GCNet weights file not found: {path}")
@@ -54,6 +58,10 @@ def load_model(weights: str | os.PathLike | None = None, device: str | torch.dev
             net = load_weights(path, dev)
             _CACHE[key] = net
     return net
+
+
+def _is_confidence_kind(kind) -> bool:
+    return isinstance(kind, str) and kind in CONFIDENCE_KINDS
 
 
 def bytes_per_pixel(net: GCNet, num_disp: int) -> float:
@@ -162,12 +170,16 @@ def predict(
     confidence: str | None = None,
     max_memory_gb: float = 2.0,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """GC-Net disparity (float32, dense, in [min_disp, min_disp + max_disp - 1]) and optional confidence map.
+    """GC-Net disparity (float32, in [min_disp, min_disp + max_disp), NaN where the estimate falls outside that
+    range) and optional confidence map.
 
     `confidence`: None, "peak" (softmax peak probability) or "entropy" (1 - normalised entropy), at the image's size.
     See the module docstring for `scale`, tiling and `min_disp`.
     """
     min_disp, max_disp = check_disparity_range(pair.width, max_disp, min_disp)
+    if confidence is not None and not _is_confidence_kind(confidence):  # checked before the network runs
+        raise StereoKitError(f"unknown confidence kind {confidence!r}; use 'peak' or 'entropy'")
+    max_memory_gb = check_number("max_memory_gb", max_memory_gb, positive=True)
     net = load_model(weights, device)
     trained = net.cfg.max_disp
     s = resolve_scale(scale, max_disp, trained)
@@ -195,7 +207,11 @@ def predict(
         disp = cv2.resize(disp, (w, h), interpolation=cv2.INTER_LINEAR) / np.float32(sx)
         if conf is not None:
             conf = cv2.resize(conf, (w, h), interpolation=cv2.INTER_LINEAR)
-    disp = np.clip(disp, 0, max_disp - 1).astype(np.float32) + np.float32(min_disp)
+    disp = disp.astype(np.float32, copy=False)
+    # An estimate beyond the requested range (possible when the network searches more than max_disp) is no answer
+    # within it; clipping would report the range's last disparity as a confident, wrong match.
+    disp[~((disp >= 0) & (disp < max_disp))] = np.nan
+    disp += np.float32(min_disp)
     return disp, conf
 
 
@@ -210,9 +226,17 @@ def gcnet(
     min_confidence: float | None = None,
     confidence: str = "peak",
     max_memory_gb: float = 2.0,
+    **params: object,
 ) -> np.ndarray:
-    """GC-Net matcher: float32 (H, W) disparity of the left view, dense unless `min_confidence` is given
-    (pixels whose `confidence` falls below it become NaN). See `predict` and the module docstring."""
+    """GC-Net matcher: float32 (H, W) disparity of the left view, NaN where the estimate lies outside
+    [min_disp, min_disp + max_disp) and, when `min_confidence` is given, where `confidence` falls below it (dense
+    otherwise). Unknown keyword options raise StereoKitError. See `predict` and the module docstring."""
+    reject_unknown("gcnet", params)
+    if min_confidence is not None and (isinstance(min_confidence, bool) or not isinstance(min_confidence, Real)
+                                       or not math.isfinite(min_confidence)):
+        raise StereoKitError(f"min_confidence must be a finite number or None, got {min_confidence!r}")
+    if not _is_confidence_kind(confidence):  # refused even when unused (no min_confidence): it would be ignored
+        raise StereoKitError(f"unknown confidence kind {confidence!r}; use 'peak' or 'entropy'")
     disp, conf = predict(
         pair, max_disp, min_disp=min_disp, weights=weights, scale=scale, device=device,
         confidence=confidence if min_confidence is not None else None, max_memory_gb=max_memory_gb,

@@ -21,14 +21,34 @@ from stereokit.disparity import left_right_check, winner_takes_all
 from stereokit.errors import StereoKitError
 from stereokit.postprocess import interpolate_lr, lr_labels, subpixel_parabola, thresholded_gaussian
 from stereokit.refine import median_filter, remove_speckles
-from stereokit.validation import check_disparity_range
+from stereokit.validation import check_disparity_range, reject_unknown
 
-from ..common import weights_fingerprint
+from ..common import check_bool, check_number, weights_fingerprint
 from .model import mccnn_cost_volume, normalize_image
 from .presets import PRESETS, preset_params
 from .weights import load_model, shipped_weights
 
 _PARAM_KEYS = set(next(iter(PRESETS.values())))
+
+
+# Each numeric hyperparameter's kind: (integer, positive), else >= 0; the bounds the steps using them enforce. Checked
+# here for every value, under the name the user passed and before the network runs: the steps' own checks name
+# their arguments (P1, not sgm_P1), skip the CBCA options when CBCA is off, and a string crashes inside NumPy.
+_NUMERIC = dict(sgm_P1=(False, False), sgm_P2=(False, False), sgm_Q1=(False, True), sgm_Q2=(False, True),
+                sgm_V=(False, True), sgm_D=(False, False), cbca_L1=(True, False), cbca_tau1=(False, False),
+                cbca_i1=(True, False), cbca_i2=(True, False), blur_sigma=(False, True), blur_t=(False, True),
+                speckle_size=(True, False), speckle_diff=(False, False))
+assert set(_NUMERIC) | {"lr_interpolate"} == _PARAM_KEYS
+
+
+def check_params(p: dict) -> dict:
+    """A copy of the full hyperparameter dict `p` with every value checked (StereoKitError naming the first bad
+    one); integer options given as whole floats (3.0) become ints."""
+    out = dict(p)
+    for key, (integer, positive) in _NUMERIC.items():
+        out[key] = check_number(key, p[key], integer=integer, positive=positive)
+    out["lr_interpolate"] = check_bool("lr_interpolate", p["lr_interpolate"])
+    return out
 
 
 def right_cost_volume(cost_left: np.ndarray, min_disp: int = 0) -> np.ndarray:
@@ -68,12 +88,12 @@ def mccnn_pipeline(pair, max_disp: int, arch: str, *, min_disp: int = 0, preset:
     (fill from the left) in the left border band too. return_cost=True also returns the final aggregated volume.
     """
     min_disp, max_disp = check_disparity_range(pair.width, max_disp, min_disp)
-    unknown = set(overrides) - _PARAM_KEYS
-    if unknown:
-        raise StereoKitError(f"unknown MC-CNN parameter(s) {sorted(unknown)}; known: {sorted(_PARAM_KEYS)} "
-                             f"and min_disp, preset, weights, device, lr_check, lr_border")
+    reject_unknown(f"mccnn-{arch}", overrides,
+                   [*_PARAM_KEYS, "min_disp", "preset", "weights", "device", "lr_check", "lr_border"])
+    lr_check, lr_border = check_bool("lr_check", lr_check), check_bool("lr_border", lr_border)
     p = preset_params(preset, arch)
     p.update(overrides)
+    p = check_params(p)  # before the network runs; stereo_method checks again for its direct callers
     model = load_model(arch, weights, device)
     left = normalize_image(pair.left_gray)
     right = normalize_image(pair.right_gray)
@@ -87,8 +107,7 @@ def stereo_method(vol: np.ndarray, left: np.ndarray, right: np.ndarray, p: dict,
     """The paper's stereo method after the network: `vol` the left-reference network cost volume (H, W, D),
     `left` / `right` the normalised gray images, `p` a full parameter dict (see presets.py). Exposed so that the
     hyperparameters can be searched over a cached cost volume (benchmarks/tune_mccnn_preset.py)."""
-    if not isinstance(p["lr_interpolate"], (bool, np.bool_)):  # a string such as "no" would read as True
-        raise StereoKitError(f"lr_interpolate must be True or False, got {p['lr_interpolate']!r}")
+    p = check_params(p)
     max_disp = vol.shape[2]
     disp_right = None
     if lr_check:  # the right view first, so that at most three volumes are alive at once

@@ -51,7 +51,7 @@ def preset_params(preset: str, arch: str) -> dict:
     """A copy of the hyperparameters of `preset` ("middlebury", "kitti", "kitti2012", "tuned") for `arch`
     ("fast"/"acrt")."""
     key = (preset, arch)
-    if key not in PRESETS:
+    if not isinstance(preset, str) or key not in PRESETS:  # isinstance first: a list is unhashable
         known = sorted({p for p, a in PRESETS if a == arch})
         raise StereoKitError(f"unknown MC-CNN-{arch} preset {preset!r}; known: {known}")
     return dict(PRESETS[key])

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from learned.common import WEIGHTS_DIR, choose_device, load_checkpoint, load_state_dict
+from learned.common import WEIGHTS_DIR, choose_device, load_checkpoint, load_state_dict, weights_path
 from stereokit.errors import StereoKitError
 
 from .model import build_model
@@ -64,7 +64,7 @@ def model_from_file(path: str | os.PathLike, arch: str | None = None, device=Non
 
 def load_model(arch: str, weights: str | os.PathLike | None = None, device=None):
     """The network for `arch` with `weights` (default: the shipped file), cached per (file, mtime, device)."""
-    path = Path(weights) if weights is not None else shipped_weights(arch)
+    path = weights_path(weights, shipped_weights(arch))
     if weights is None and not path.is_file():
         raise StereoKitError(
             f"no MC-CNN-{arch} weights are shipped ({path} is missing). Train them with "

@@ -75,9 +75,20 @@ def test_gray_colour_uint16_float_and_min_disp(method):
 
 
 def test_narrow_image_is_padded_not_rejected():
-    left, right = scene(3, w=24)
-    disp = stereokit.match(left, right, method="opencv-sgbm", max_disp=17)  # OpenCV needs 32 < width + block
-    assert disp.shape == (48, 24)
+    left, right = scene(3, w=30)  # StereoBM needs 16 + 21 + 1 columns: padded to 38 and cropped back
+    disp = stereokit.match(left, right, method="opencv-bm", max_disp=10)
+    assert disp.shape == (48, 30) and np.nanmedian(disp) == 3.0
+    left, right = scene(3, w=20)  # SGBM needs 16 + 5 + 1
+    disp = stereokit.match(left, right, method="opencv-sgbm", max_disp=3)
+    assert disp.shape == (48, 20) and abs(np.nanmedian(disp) - 3) < 0.1
+
+
+@pytest.mark.parametrize("method", OPENCV)
+def test_padding_does_not_match_negative_disparities_against_copied_columns(method):
+    left, right = scene(-4, w=26)  # needs 16 + block + 8 + 1 columns: padded
+    disp = stereokit.match(left, right, method=method, max_disp=16, min_disp=-8)
+    assert np.isnan(disp[:, 26 - 8 :]).all()  # x - d would fall right of the image, as OpenCV leaves them
+    assert np.nanmedian(disp) == -4.0
 
 
 def test_options_and_bad_input():
@@ -91,3 +102,151 @@ def test_options_and_bad_input():
         stereokit.match(left, right, method="opencv-sgbm-hh", max_disp=128)
     with pytest.raises(StereoKitError, match="unknown option"):
         stereokit.match(left, right, method="opencv-bm", max_disp=16, P9=3)
+
+
+@pytest.mark.parametrize("method", OPENCV)
+def test_uint8_results_are_opencvs_bit_for_bit_and_float_uint16_convert_the_same(method):
+    import cv2
+
+    left, right = scene(7, w=96)
+    disp = stereokit.match(left, right, method=method, max_disp=32)
+    if method == "opencv-bm":
+        matcher = cv2.StereoBM_create(numDisparities=32, blockSize=21)
+        raw = matcher.compute(cv2.cvtColor(left, cv2.COLOR_RGB2GRAY), cv2.cvtColor(right, cv2.COLOR_RGB2GRAY))
+    else:
+        mode = {"opencv-sgbm": cv2.STEREO_SGBM_MODE_SGBM, "opencv-sgbm-hh": cv2.STEREO_SGBM_MODE_HH,
+                "opencv-sgbm-3way": cv2.STEREO_SGBM_MODE_SGBM_3WAY}[method]
+        matcher = cv2.StereoSGBM_create(0, 32, 5, P1=8 * 3 * 25, P2=32 * 3 * 25, uniquenessRatio=10,
+                                        speckleWindowSize=100, speckleRange=2, mode=mode)
+        raw = matcher.compute(left, right)
+    expected = np.where(raw >= 0, raw / 16.0, np.nan).astype(np.float32)
+    assert np.isfinite(disp).mean() > 0.2
+    np.testing.assert_array_equal(disp, expected)
+    for a, b in [(left.astype(np.float32) / 255, right.astype(np.float32) / 255),
+                 (left.astype(np.uint16) * 257, right.astype(np.uint16) * 257)]:
+        np.testing.assert_array_equal(stereokit.match(a, b, method=method, max_disp=32), disp)
+
+
+def test_one_8bit_conversion_from_the_pairs_float_images():
+    from baselines.opencv import _images
+    from stereokit import StereoPair
+
+    rng = np.random.default_rng(1)
+    left, right = rng.random((16, 40, 3), dtype=np.float32), rng.random((16, 40, 3), dtype=np.float32)
+    pair = StereoPair(left, right)
+    colour_l, colour_r, cn = _images(pair, color=True)
+    assert cn == 3 and colour_l.dtype == np.uint8
+    np.testing.assert_array_equal(colour_l, np.clip(np.rint(pair.left_float * 255), 0, 255).astype(np.uint8))
+    np.testing.assert_array_equal(colour_r, np.clip(np.rint(pair.right_float * 255), 0, 255).astype(np.uint8))
+    gray_l, _, cn = _images(pair, color=False)  # StereoBM's and color=False's gray: cvtColor of the same 8 bits
+    assert cn == 1 and gray_l.shape == (16, 40)
+    import cv2
+
+    np.testing.assert_array_equal(gray_l, cv2.cvtColor(colour_l, cv2.COLOR_RGB2GRAY))
+
+
+@pytest.mark.parametrize("shape", [(20, 80), (5, 80), (1, 80), (5, 5)])
+def test_bm_refuses_images_not_taller_than_its_block(shape):
+    left, right = scene(3, h=48, w=80)
+    h, w = shape
+    with pytest.raises(StereoKitError, match=rf"block_size 21 .* {h} x {w}"):
+        stereokit.match(left[:h, :w], right[:h, :w], method="opencv-bm", max_disp=min(16, w - 1))
+
+
+def test_bm_smaller_block_and_sgbm_match_short_crops():
+    left, right = scene(3, h=48, w=80)
+    with pytest.raises(StereoKitError, match=r"odd block_size in \[5, 19\]"):
+        stereokit.match(left[:20], right[:20], method="opencv-bm", max_disp=16)
+    disp = stereokit.match(left[:20], right[:20], method="opencv-bm", max_disp=16, block_size=15)
+    assert np.nanmedian(disp) == 3.0
+    for method in OPENCV[1:]:
+        for h in (20, 5, 1):  # SGBM matches any height (speckle window off: one row has fewer than 100 pixels)
+            disp = stereokit.match(left[:h], right[:h], method=method, max_disp=16, speckle_window_size=0)
+            assert disp.shape == (h, 80) and np.isfinite(disp).mean() > 0.3 and np.nanmedian(disp) == 3.0
+
+
+BAD_OPTIONS = [
+    ("opencv-bm", dict(pre_filter_size=4), "pre_filter_size"),
+    ("opencv-bm", dict(pre_filter_size=257), "pre_filter_size"),
+    ("opencv-bm", dict(pre_filter_cap=0), "pre_filter_cap"),
+    ("opencv-bm", dict(pre_filter_cap=100), "pre_filter_cap"),
+    ("opencv-bm", dict(texture_threshold=-1), "texture_threshold"),
+    ("opencv-bm", dict(uniqueness_ratio=-5), "uniqueness_ratio"),
+    ("opencv-bm", dict(speckle_range=0.5), "speckle_range"),
+    ("opencv-bm", dict(speckle_range=-1), "speckle_range"),
+    ("opencv-bm", dict(speckle_window_size=-1), "speckle_window_size"),
+    ("opencv-bm", dict(disp12_max_diff=1.5), "disp12_max_diff"),
+    ("opencv-bm", dict(block_size=5.5), "block_size"),
+    ("opencv-bm", dict(block_size=257), "block_size"),
+    ("opencv-bm", dict(texture_threshold=2**40), "texture_threshold"),
+    ("opencv-bm", dict(pre_filter_type="sobel"), "pre_filter_type"),
+    ("opencv-sgbm", dict(uniqueness_ratio=-5), "uniqueness_ratio"),  # OpenCV would silently use 10
+    ("opencv-sgbm", dict(pre_filter_cap=-1), "pre_filter_cap"),
+    ("opencv-sgbm", dict(pre_filter_cap=128), "pre_filter_cap"),  # wraps in OpenCV's 8-bit table
+    ("opencv-sgbm", dict(speckle_range=0.5), "speckle_range"),
+    ("opencv-sgbm", dict(speckle_range=-2), "speckle_range"),
+    ("opencv-sgbm", dict(disp12_max_diff=1.5), "disp12_max_diff"),
+    ("opencv-sgbm", dict(block_size=4), "block_size"),
+    ("opencv-sgbm", dict(block_size="5"), "block_size"),
+    ("opencv-sgbm", dict(block_size=True), "block_size"),
+    ("opencv-sgbm", dict(P1=-1, P2=10), "P1"),
+    ("opencv-sgbm", dict(P1=0.5, P2=10), "P1"),
+    ("opencv-sgbm", dict(P1=10, P2=10), "P1 < P2"),
+    ("opencv-sgbm", dict(P1=10, P2=40000), "16-bit"),  # OpenCV truncates P2 and returns garbage
+    ("opencv-sgbm-hh", dict(block_size=21), "default P2"),  # 32 * 3 * 21**2 = 42336
+    ("opencv-sgbm-3way", dict(color="no"), "color"),
+]
+
+
+@pytest.mark.parametrize("method, params, match", BAD_OPTIONS)
+def test_bad_options_raise_naming_the_option(method, params, match):
+    left, right = scene(5)
+    with pytest.raises(StereoKitError, match=match):
+        stereokit.match(left, right, method=method, max_disp=16, **params)
+
+
+@pytest.mark.parametrize("method", OPENCV)
+def test_integral_float_options_are_accepted_as_ints(method):
+    left, right = scene(5)
+    params = dict(block_size=7, speckle_range=2, disp12_max_diff=1, uniqueness_ratio=5, speckle_window_size=20)
+    if method == "opencv-bm":
+        params.update(pre_filter_size=11, pre_filter_cap=20, texture_threshold=5)
+    else:
+        params.update(P1=100, P2=1000, pre_filter_cap=20)
+    as_int = stereokit.match(left, right, method=method, max_disp=16, **params)
+    as_float = stereokit.match(left, right, method=method, max_disp=16, **{k: float(v) for k, v in params.items()})
+    np.testing.assert_array_equal(as_float, as_int)
+    assert np.nanmedian(as_int) == 5.0
+
+
+def test_sgbm_default_penalties_fit_with_gray_or_explicit_values():
+    left, right = scene(5)
+    for params in (dict(color=False), dict(P1=2000, P2=8000)):
+        disp = stereokit.match(left, right, method="opencv-sgbm", max_disp=16, block_size=21, **params)
+        assert np.nanmedian(disp[12:-12, 30:-12]) == 5.0
+
+
+@pytest.mark.parametrize("method", OPENCV)
+@pytest.mark.parametrize("width, max_disp, searched", [(64, 50, 64), (64, 63, 64), (40, 39, 48), (40, 33, 48)])
+def test_rounded_range_without_matchable_columns_raises(method, width, max_disp, searched):
+    left, right = scene(3, w=width)
+    with pytest.raises(StereoKitError, match=rf"multiple of 16.*\[0, {searched}\).*{width} px wide"):
+        stereokit.match(left, right, method=method, max_disp=max_disp)
+
+
+@pytest.mark.parametrize("method", OPENCV[1:])
+def test_largest_rounded_range_that_fits_still_matches(method):
+    left, right = scene(3, w=64)
+    with pytest.raises(StereoKitError, match="max_disp <= 48"):
+        stereokit.match(left, right, method=method, max_disp=49)
+    disp = stereokit.match(left, right, method=method, max_disp=47)  # OpenCV searches 48: columns 48..63 remain
+    assert np.isfinite(disp[:, 48:]).mean() > 0.5 and np.isnan(disp[:, :48]).all()
+    assert np.nanmedian(disp) == 3.0 and np.nanmax(disp) < 47
+
+
+def test_bm_counts_its_block_border_in_the_rounded_range():
+    left, right = scene(3, w=40)
+    with pytest.raises(StereoKitError, match="block_size // 2 = 10"):
+        stereokit.match(left, right, method="opencv-bm", max_disp=20)  # 32 + 10 columns lost of 40
+    disp = stereokit.match(left, right, method="opencv-bm", max_disp=20, block_size=5)
+    assert np.nanmedian(disp) == 3.0

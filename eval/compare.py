@@ -963,13 +963,165 @@ def results_csv(results: dict) -> str:
     return buf.getvalue()
 
 
-def load_results(out: str | os.PathLike) -> dict:
-    """Read DIR/results.json (a StereoKitError if it is missing or not a compare result)."""
-    path = Path(out) / "results.json"
-    data = _read_json(path)
-    if data is None or "methods" not in data or "settings" not in data:
-        raise StereoKitError(f"{path} is missing or is not a `stereokit compare` result")
+class _ResultsShape:
+    """Checks a results.json document against what the report reads; the first problem raises a StereoKitError
+    that names the file and the key ('settings.datasets[0].max_disp_source is missing')."""
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def fail(self, where: str, what: str):
+        raise StereoKitError(f"{self.source}: {where} {what}")
+
+    @staticmethod
+    def _kind(v) -> str:
+        return "null" if v is None else {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
+            type(v), "a number" if isinstance(v, (int, float)) else type(v).__name__)
+
+    def get(self, obj: dict, key: str, where: str, kinds: tuple, what: str, required: bool = True, null: bool = False):
+        path = f"{where}.{key}" if where else key
+        if key not in obj:
+            if required:
+                self.fail(path, "is missing")
+            return None
+        return self.check(obj[key], path, kinds, what, null)
+
+    def check(self, v, path: str, kinds: tuple, what: str, null: bool = False):
+        if v is None and null:
+            return None
+        ok = isinstance(v, kinds) and not (isinstance(v, bool) and bool not in kinds)
+        if ok and isinstance(v, float) and not math.isfinite(v):
+            ok = False
+        if not ok:
+            self.fail(path, f"is {self._kind(v)}, expected {what}")
+        return v
+
+    def mapping(self, obj: dict, key: str, where: str, required: bool = False, null: bool = False) -> dict:
+        return self.get(obj, key, where, (dict,), "an object", required, null) or {}
+
+
+_NUM = (int, float)
+
+
+def _item(where: str, key) -> str:
+    return f"{where}[{json.dumps(key)}]"
+
+
+def check_results(data, source: str | os.PathLike = "results.json") -> dict:
+    """Check that `data` (a parsed results.json) has the format, keys and types the report reads; returns it.
+
+    Raises StereoKitError naming `source` and the first missing or bad key. An empty comparison (no datasets or no
+    methods) is an error too: there is nothing to report.
+    """
+    c = _ResultsShape(str(source))
+    if not isinstance(data, dict):
+        c.fail("the top level", f"is {c._kind(data)}, expected an object")
+    fmt = c.get(data, "format", "", (int,), f"the integer {RESULTS_FORMAT}")
+    if fmt != RESULTS_FORMAT:
+        c.fail("format", f"is {fmt}, but this StereoKit reads format {RESULTS_FORMAT} only")
+    st = c.mapping(data, "settings", "", required=True)
+    datasets = c.get(st, "datasets", "settings", (list,), "a list")
+    if not datasets:
+        raise StereoKitError(f"{c.source}: settings.datasets is empty: the comparison has no datasets, so there is "
+                             "nothing to report")
+    keys = set()
+    for i, d in enumerate(datasets):
+        w = f"settings.datasets[{i}]"
+        c.check(d, w, (dict,), "an object")
+        c.get(d, "spec", w, (str,), "a string")
+        key = c.get(d, "key", w, (str,), "a string")
+        if key != safe_token(key) or key in keys:
+            c.fail(f"{w}.key", f"{json.dumps(key)} is {'repeated' if key in keys else 'not a plain folder name'}")
+        keys.add(key)
+        for j, p in enumerate(c.get(d, "pairs", w, (list,), "a list")):
+            c.check(p, f"{w}.pairs[{j}]", (str,), "a string")
+        md = c.get(d, "max_disp", w, (int,), "a positive integer")
+        if md < 1:
+            c.fail(f"{w}.max_disp", f"is {md}, expected a positive integer")
+        c.get(d, "max_disp_source", w, (str,), "a string")
+        c.get(d, "max_gt", w, _NUM, "a number", required=False, null=True)
+    for j, m in enumerate(c.get(st, "methods", "settings", (list,), "a list")):
+        c.check(m, f"settings.methods[{j}]", (str,), "a string")
+    for m, p in c.mapping(st, "params", "settings").items():
+        c.check(p, _item("settings.params", m), (dict,), "an object", null=True)
+    c.mapping(st, "versions", "settings")
+    c.mapping(st, "machine", "settings")
+    c.get(st, "command", "settings", (str,), "a string", required=False, null=True)
+
+    methods = c.mapping(data, "methods", "", required=True)
+    if not methods:
+        raise StereoKitError(f"{c.source}: methods is empty: the comparison has no matchers, so there is nothing "
+                             "to report")
+    for m, mdoc in methods.items():
+        w = _item("methods", m)
+        c.check(mdoc, w, (dict,), "an object")
+        warm = c.mapping(mdoc, "warmup", w, null=True)
+        if warm:
+            ww = f"{w}.warmup"
+            c.get(warm, "seconds", ww, _NUM, "a number", required=False, null=True)
+            for j, n in enumerate(c.get(warm, "crop", ww, (list,), "a list", required=False, null=True) or []):
+                c.check(n, f"{ww}.crop[{j}]", (int,), "an integer")
+            c.get(warm, "error", ww, (str,), "a string", required=False, null=True)
+        for key, doc in c.mapping(mdoc, "datasets", w, required=True).items():
+            wd = f"{w}.datasets{_item('', key)}"
+            c.check(doc, wd, (dict,), "an object")
+            for kind, regions in c.mapping(doc, "aggregate", wd).items():
+                wk = f"{wd}.aggregate{_item('', kind)}"
+                c.check(regions, wk, (dict,), "an object")
+                for region, figs in regions.items():
+                    c.check(figs, f"{wk}{_item('', region)}", (dict,), "an object")
+            for pair, pdoc in c.mapping(doc, "pairs", wd).items():
+                wp = f"{wd}.pairs{_item('', pair)}"
+                c.check(pdoc, wp, (dict,), "an object")
+                c.mapping(pdoc, "all", wp)
+                c.mapping(pdoc, "noc", wp)
+            for pair, msg in c.mapping(doc, "failures", wd).items():
+                c.check(msg, f"{wd}.failures{_item('', pair)}", (str,), "a string", null=True)
+            c.mapping(doc, "seconds", wd)
+            c.mapping(doc, "peak_mb", wd)
+            for k in ("n_pairs", "n_ok"):
+                n = c.get(doc, k, wd, (int,), "a non-negative integer", required=False)
+                if n is not None and n < 0:
+                    c.fail(f"{wd}.{k}", f"is {n}, expected a non-negative integer")
+    ced = c.mapping(data, "ced", "")
+    thresholds = c.get(ced, "thresholds", "ced", (list,), "a list", required=False, null=True) or []
+    for j, t in enumerate(thresholds):
+        c.check(t, f"ced.thresholds[{j}]", _NUM, "a number")
+    for m, per_ds in c.mapping(ced, "percent_below", "ced").items():
+        wm = f"ced.percent_below{_item('', m)}"
+        c.check(per_ds, wm, (dict,), "an object")
+        for key, curve in per_ds.items():
+            wc = f"{wm}{_item('', key)}"
+            c.check(curve, wc, (list,), "a list", null=True)
+            if curve and len(curve) != len(thresholds):
+                c.fail(wc, f"has {len(curve)} values for {len(thresholds)} ced.thresholds")
+            for j, v in enumerate(curve or []):
+                c.check(v, f"{wc}[{j}]", _NUM, "a number")
+    for j, f in enumerate(c.get(data, "failures", "", (list,), "a list", required=False) or []):
+        wf = f"failures[{j}]"
+        c.check(f, wf, (dict,), "an object")
+        for k in ("method", "dataset", "pair", "message", "traceback"):
+            c.get(f, k, wf, (str,), "a string", required=False, null=True)
     return data
+
+
+def load_results(out: str | os.PathLike) -> dict:
+    """Read DIR/results.json and check it with `check_results` (a StereoKitError naming the file and the problem
+    if it is missing, not JSON, or not a `stereokit compare` result of this format)."""
+    path = Path(out) / "results.json"
+    if not path.is_file():
+        raise StereoKitError(f"{path} not found: not a `stereokit compare` output folder (run `stereokit compare "
+                             f"--out {out}` first)")
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except UnicodeDecodeError as exc:
+        raise StereoKitError(f"{path} is not UTF-8 text: {exc}") from None
+    except ValueError as exc:
+        raise StereoKitError(f"{path} is not valid JSON: {exc}") from None
+    except OSError as exc:
+        raise StereoKitError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return check_results(data, path)
 
 
 def cli(args) -> int:

@@ -27,7 +27,7 @@ from .colormap import (
     error_image,
     write_png,
 )
-from .compare import _write_text_atomic, load_results, pred_path, ref_dir, safe_token
+from .compare import _write_text_atomic, check_results, load_results, pred_path, ref_dir, safe_token
 
 # Leaderboard columns: (metric key or special, header, lower is better, format)
 LEADERBOARD = (
@@ -45,7 +45,15 @@ LEADERBOARD = (
 AGGREGATES = (("kitti", "pixels pooled (KITTI)"), ("middlebury", "mean per image (Middlebury)"))
 MAX_BAR_PAIRS = 40
 
-e = html.escape  # every dataset- or user-derived string goes through this
+
+def e(value) -> str:
+    """HTML-escaped text (quotes too) of any value: every value taken from results.json goes through this."""
+    return html.escape(str(value), quote=True)
+
+
+def _plain(text) -> str:
+    """Text for a matplotlib label, drawn as is (a '$' would start mathtext, and unbalanced ones raise)."""
+    return str(text).replace("$", r"\$")
 
 
 def _num(v) -> float | None:
@@ -60,7 +68,7 @@ def _num(v) -> float | None:
 
 def _src(rel: str) -> str:
     """An href/src attribute value for a relative path (URL-quoted, then HTML-escaped)."""
-    return e(quote(rel.replace(os.sep, "/")), quote=True)
+    return e(quote(rel.replace(os.sep, "/")))
 
 
 def _newer(target: Path, *sources: Path) -> bool:
@@ -86,7 +94,8 @@ def _read_mask(path: Path) -> np.ndarray | None:
 def render_pair_images(out: Path, results: dict, dskey: str, pair: str, cmap: str = "kitti") -> dict:
     """Write the coloured GT and, per method, disparity / error / bad-pixel PNGs of one pair.
 
-    Returns {"left": rel, "gt": rel, "methods": {method: {"disp", "err", "bad"}}} with paths relative to `out`.
+    Returns {"left": rel, "gt": rel, "methods": {method: {"disp", "err", "bad"}}, "missing": {method: why}} with
+    paths relative to `out`; "missing" names the methods whose prediction file is gone or cannot be read.
     """
     from stereokit.io import read_disparity, read_image
 
@@ -94,7 +103,7 @@ def render_pair_images(out: Path, results: dict, dskey: str, pair: str, cmap: st
     imgdir = Path("img") / dskey / safe_token(pair)
     left_path = ref / "left.png"
     gt_path = ref / "gt.pfm"
-    info: dict = {"left": None, "gt": None, "methods": {}}
+    info: dict = {"left": None, "gt": None, "methods": {}, "missing": {}}
     if not left_path.is_file():
         return info
     info["left"] = str(left_path.relative_to(out))
@@ -114,6 +123,7 @@ def render_pair_images(out: Path, results: dict, dskey: str, pair: str, cmap: st
     for m in results["methods"]:
         p = pred_path(out, m, dskey, pair)
         if not p.is_file():
+            info["missing"][m] = "prediction missing"
             continue
         tok = safe_token(m)
         files = {"disp": imgdir / f"{tok}-disp.png"}
@@ -122,7 +132,11 @@ def render_pair_images(out: Path, results: dict, dskey: str, pair: str, cmap: st
             files["bad"] = imgdir / f"{tok}-bad.png"
         sources = [p, gt_path, ref / "nonocc.png", left_path]
         if not all(_newer(out / f, *sources) for f in files.values()):
-            pred = read_disparity(p)
+            try:
+                pred = read_disparity(p)
+            except (StereoKitError, OSError, ValueError) as exc:
+                info["missing"][m] = f"prediction unreadable: {exc}"
+                continue
             write_png(out / files["disp"], colorize_disparity(pred, max_gt, cmap))
             if gt is not None:
                 if left is None:
@@ -194,11 +208,11 @@ def make_plots(out: Path, results: dict) -> list[tuple[str, str]]:
             if x is None or y is None:
                 continue
             ax.scatter([x], [y], color=colors[m], s=40, zorder=3)
-            ax.annotate(m, (x, y), textcoords="offset points", xytext=(4, 3), fontsize=8)
+            ax.annotate(_plain(m), (x, y), textcoords="offset points", xytext=(4, 3), fontsize=8)
         log_axis(ax, 10)
         ax.set_xlabel("seconds per pair (after warm-up, log)")
         ax.set_ylabel("D1-all % (pixels pooled)")
-        ax.set_title(ds["spec"], fontsize=10)
+        ax.set_title(_plain(ds["spec"]), fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
     fig.suptitle("Accuracy vs time (lower left is better)")
     save(fig, "accuracy_vs_time.png", "Accuracy vs time: D1-all against the mean matching time per pair, per dataset.")
@@ -211,12 +225,12 @@ def make_plots(out: Path, results: dict) -> list[tuple[str, str]]:
         for m in methods:
             curve = ced.get("percent_below", {}).get(m, {}).get(ds["key"])
             if curve:
-                ax.plot(thresholds, curve, color=colors[m], label=m, lw=1.5)
+                ax.plot(thresholds, curve, color=colors[m], label=_plain(m), lw=1.5)
         log_axis(ax, 2)
         ax.set_xlabel("absolute disparity error threshold (px)")
         ax.set_ylabel("% of ground-truth pixels with smaller error")
         ax.set_ylim(0, 100)
-        ax.set_title(ds["spec"], fontsize=10)
+        ax.set_title(_plain(ds["spec"]), fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
         for t in (1, 2, 3):
             ax.axvline(t, color="0.7", lw=0.8, ls="--")
@@ -237,14 +251,14 @@ def make_plots(out: Path, results: dict) -> list[tuple[str, str]]:
             doc = results["methods"][m]["datasets"].get(ds["key"], {})
             vals = [_num(doc.get("pairs", {}).get(p, {}).get("all", {}).get("bad-2.0")) for p in pairs]
             pos = xs + (k - (len(methods) - 1) / 2) * width
-            ax.bar(pos, [np.nan if v is None else v for v in vals], width, color=colors[m], label=m)
+            ax.bar(pos, [np.nan if v is None else v for v in vals], width, color=colors[m], label=_plain(m))
             for x, p in zip(pos, pairs):
                 if p in doc.get("failures", {}):
                     ax.plot([x], [0], marker="x", color="#b00020", ms=7, mew=2, zorder=4)
         ax.set_xticks(xs)
-        ax.set_xticklabels(pairs, rotation=30 if len(pairs) > 4 else 0, ha="right" if len(pairs) > 4 else "center", fontsize=8)
+        ax.set_xticklabels([_plain(p) for p in pairs], rotation=30 if len(pairs) > 4 else 0, ha="right" if len(pairs) > 4 else "center", fontsize=8)
         ax.set_ylabel("bad-2.0 %")
-        title = ds["spec"] + (f" (first {MAX_BAR_PAIRS} pairs)" if len(ds["pairs"]) > MAX_BAR_PAIRS else "")
+        title = _plain(ds["spec"]) + (f" (first {MAX_BAR_PAIRS} pairs)" if len(ds["pairs"]) > MAX_BAR_PAIRS else "")
         ax.set_title(title, fontsize=10)
         ax.grid(True, axis="y", alpha=0.3)
     handles, labels = axes[0][0].get_legend_handles_labels()
@@ -348,12 +362,12 @@ def _leaderboard(results: dict, ds: dict, kind: str, region: str, idx: int) -> s
             v = vals[key]
             mark = ' class="best"' if v is not None and key in best and is_complete(r) and math.isclose(v, best[key], rel_tol=1e-12, abs_tol=1e-12) else ""
             cells.append(f'<td{mark} data-v="{"" if v is None else repr(float(v))}">{_fmt(v, fmt)}</td>')
-        status = f"{n_ok}/{n_pairs}"
+        status = e(f"{n_ok}/{n_pairs}")
         if n_ok < n_pairs:
             status += " &#9888;"
         body.append(
             f'<tr class="{cls}"><td class="name">{e(m)}</td>{"".join(cells)}'
-            f'<td data-v="{n_ok}" title="pairs scored / pairs">{status}</td></tr>'
+            f'<td data-v="{e(n_ok)}" title="pairs scored / pairs">{status}</td></tr>'
         )
     return (
         f'<table class="board" data-board="{idx}" data-kind="{kind}" data-region="{region}">'
@@ -390,7 +404,9 @@ def _error_legend() -> str:
     )
 
 
-def _pair_section(out: Path, results: dict, ds: dict, pair: str) -> str:
+def _pair_section(out: Path, results: dict, ds: dict, pair: str, missing: list | None = None) -> str:
+    """One pair's images and figures; each scored method whose prediction file is gone or unreadable is shown as
+    such and appended to `missing` as (method, dataset spec, pair, why)."""
     imgs = render_pair_images(out, results, ds["key"], pair)
     if imgs["left"] is None:
         return ""
@@ -425,6 +441,13 @@ def _pair_section(out: Path, results: dict, ds: dict, pair: str) -> str:
         if s is not None:
             lines.append(f"{s:.3g} s, {_num(pdoc.get('peak_mb')) or 0:.0f} MB" + (" (cached)" if pdoc.get("cached") else ""))
         parts.append(f'<div class="figs">{"<br>".join(lines)}</div>')
+        why = imgs["missing"].get(m)
+        if why is not None:  # scored, but its file was deleted (or damaged) since
+            if missing is not None:
+                missing.append((m, ds["spec"], pair, why))
+            short = why.partition(":")[0]  # "prediction missing" / "prediction unreadable"; the reason as a tooltip
+            parts.append(f'<div class="err" title="{e(why)}">{e(short)}</div>' * 3)
+            continue
         files = imgs["methods"].get(m, {})
         for kind in ("disp", "err", "bad"):
             parts.append(cell(files.get(kind), f"{m} {kind}"))
@@ -460,7 +483,8 @@ def _settings_section(results: dict) -> str:
     for m, mdoc in results["methods"].items():
         w = mdoc.get("warmup")
         if w:
-            txt = f"{w.get('seconds', 0):.2f} s on a {'x'.join(map(str, w.get('crop', [])))} crop"
+            secs = _num(w.get("seconds"))
+            txt = f"{'?' if secs is None else f'{secs:.2f}'} s on a {'x'.join(map(str, w.get('crop') or [])) or '?'} crop"
             if w.get("error"):
                 txt += f" (failed: {w['error']})"
             warm.append(f'<tr><td class="name">{e(m)}</td><td class="name">{e(txt)}</td></tr>')
@@ -527,7 +551,7 @@ def build_html(out: Path, results: dict, plots: list[tuple[str, str]]) -> str:
         regions = ["all"]
         if any("noc" in mdoc["datasets"].get(ds["key"], {}).get("aggregate", {}).get("kitti", {}) for mdoc in results["methods"].values()):
             regions.append("noc")
-        parts.append(f'<h3>{e(ds["spec"])} <span class="muted small">{len(ds["pairs"])} pairs, max_disp {ds["max_disp"]}</span></h3>')
+        parts.append(f'<h3>{e(ds["spec"])} <span class="muted small">{len(ds["pairs"])} pairs, max_disp {e(ds["max_disp"])}</span></h3>')
         ctl = [f'<div class="controls" data-ds="{idx}">aggregate: ']
         for k, (kind, text) in enumerate(AGGREGATES):
             ctl.append(f'<label><input type="radio" name="agg-{idx}" value="{kind}"{" checked" if k == 0 else ""}> {e(text)}</label>')
@@ -545,13 +569,22 @@ def build_html(out: Path, results: dict, plots: list[tuple[str, str]]) -> str:
         parts.append(f'<figure><img src="{_src(rel)}" alt="{e(caption)}"><figcaption class="small muted">{e(caption)}</figcaption></figure>')
     parts.append("</div>")
     parts.append('<h2 id="pairs">Pairs</h2>' + _disp_legend() + _error_legend())
+    pairs_at = len(parts)
+    missing: list[tuple[str, str, str, str]] = []
     for ds in st["datasets"]:
         shown = [p for p in ds["pairs"] if ref_dir(out, ds["key"], p).is_dir()]
         parts.append(f'<h3>{e(ds["spec"])}</h3>')
         if len(shown) < len(ds["pairs"]):
             parts.append(f'<p class="muted small">Images of the first {len(shown)} of {len(ds["pairs"])} pairs.</p>')
         for p in shown:
-            parts.append(_pair_section(out, results, ds, p))
+            parts.append(_pair_section(out, results, ds, p, missing))
+    if missing:
+        runs = ", ".join(f"{m} on {spec}/{pair}" for m, spec, pair, _ in missing[:10]) + (", ..." if len(missing) > 10 else "")
+        parts.insert(pairs_at, (
+            f'<p class="err" id="missing-predictions">{len(missing)} prediction file(s) missing or unreadable under '
+            f'pred/, so their images are not shown (their scores are those recorded in results.json): {e(runs)}. '
+            "<code>stereokit compare --out DIR</code> with the same settings recomputes them.</p>"
+        ))
     parts.append(_failures_section(results))
     parts.append(_settings_section(results))
     parts.append('<p class="small muted">Generated by <code>stereokit compare</code>; rebuild with <code>stereokit report DIR</code>.</p></body></html>')
@@ -563,6 +596,8 @@ def build_report(out: str | os.PathLike, results: dict | None = None) -> Path:
     out = Path(out)
     if results is None:
         results = load_results(out)
+    else:
+        check_results(results, out / "results.json")
     plots = make_plots(out, results)
     text = build_html(out, results, plots)
     path = out / "index.html"

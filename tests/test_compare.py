@@ -353,3 +353,103 @@ def test_learned_fingerprints_follow_the_weights_file(tmp_path):
 
     assert matchers.fingerprint("gcnet", {}) == file_fingerprint(DEFAULT_WEIGHTS) is not None
     assert matchers.fingerprint("sgm", {}) is None
+
+
+def _damage(results: dict, how: str) -> dict:
+    """A deep copy of `results` damaged one way (the keys the report reads)."""
+    r = json.loads(json.dumps(results))
+    ds0 = r["settings"]["datasets"][0]
+    mdoc = r["methods"]["test-noisy"]["datasets"][ds0["key"]]
+    if how == "no-format":
+        del r["format"]
+    elif how == "future-format":
+        r["format"] = 99
+    elif how == "bool-format":
+        r["format"] = True
+    elif how == "bare":
+        return {"format": 1, "methods": {}, "settings": {}}
+    elif how == "null-datasets":
+        r["settings"]["datasets"] = None
+    elif how == "no-max-disp-source":
+        del ds0["max_disp_source"]
+    elif how == "string-max-disp":
+        ds0["max_disp"] = "<b>64</b>"
+    elif how == "escaping-key":
+        ds0["key"] = "../../elsewhere"
+    elif how == "null-pairs":
+        ds0["pairs"] = None
+    elif how == "null-n-ok":
+        mdoc["n_ok"] = None
+    elif how == "list-aggregate":
+        mdoc["aggregate"] = []
+    elif how == "null-settings-methods":
+        r["settings"]["methods"] = None
+    elif how == "short-ced":
+        r["ced"]["percent_below"]["test-noisy"][ds0["key"]] = [1.0]
+    elif how == "string-warmup-seconds":
+        r["methods"]["test-noisy"]["warmup"] = {"seconds": "slow"}
+    elif how == "null-failures":
+        r["failures"] = None
+    else:
+        raise AssertionError(how)
+    return r
+
+
+@pytest.mark.parametrize("how, message", [
+    ("no-format", "results.json: format is missing"),
+    ("future-format", "format is 99, but this StereoKit reads format 1 only"),
+    ("bool-format", "format is a boolean"),
+    ("bare", "settings.datasets is missing"),
+    ("null-datasets", "settings.datasets is null, expected a list"),
+    ("no-max-disp-source", "settings.datasets[0].max_disp_source is missing"),
+    ("string-max-disp", "settings.datasets[0].max_disp is a string, expected a positive integer"),
+    ("escaping-key", 'settings.datasets[0].key "../../elsewhere" is not a plain folder name'),
+    ("null-pairs", "settings.datasets[0].pairs is null"),
+    ("null-n-ok", 'methods["test-noisy"].datasets["synthetic-2"].n_ok is null'),
+    ("list-aggregate", 'methods["test-noisy"].datasets["synthetic-2"].aggregate is a list, expected an object'),
+    ("null-settings-methods", "settings.methods is null"),
+    ("short-ced", 'ced.percent_below["test-noisy"]["synthetic-2"] has 1 values'),
+    ("string-warmup-seconds", 'methods["test-noisy"].warmup.seconds is a string, expected a number'),
+    ("null-failures", "failures is null, expected a list"),
+])
+def test_load_results_names_the_bad_key(shared, tmp_path, how, message):
+    from stereokit.errors import StereoKitError
+
+    src, _ = shared
+    good = load_results(src)  # the real file passes the same check
+    (tmp_path / "results.json").write_text(json.dumps(_damage(good, how)))
+    with pytest.raises(StereoKitError) as info:
+        load_results(tmp_path)
+    assert str(info.value).startswith(str(tmp_path / "results.json") + ": ")
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "is not valid JSON"),
+    ('{"format": 1,', "is not valid JSON"),
+    ("[1, 2]", "the top level is a list, expected an object"),
+    ("null", "the top level is null"),
+])
+def test_load_results_rejects_what_is_not_a_results_object(tmp_path, text, message):
+    from stereokit.errors import StereoKitError
+
+    (tmp_path / "results.json").write_text(text)
+    with pytest.raises(StereoKitError, match=re.escape(message)):
+        load_results(tmp_path)
+    (tmp_path / "results.json").unlink()
+    with pytest.raises(StereoKitError, match="results.json not found"):
+        load_results(tmp_path)
+
+
+@pytest.mark.parametrize("empty", ["datasets", "methods"])
+def test_empty_comparison_is_reported_as_nothing_to_report(shared, tmp_path, empty):
+    from stereokit.errors import StereoKitError
+
+    r = load_results(shared[0])
+    if empty == "datasets":
+        r["settings"]["datasets"] = []
+    else:
+        r["methods"] = {}
+    (tmp_path / "results.json").write_text(json.dumps(r))
+    with pytest.raises(StereoKitError, match="nothing to report"):
+        load_results(tmp_path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import shutil
 
@@ -12,7 +13,7 @@ import pytest
 
 from eval.colormap import colorize_disparity, error_image
 from eval.compare import load_results, pred_path, run_compare
-from eval.report import build_report
+from eval.report import build_html, build_report
 from stereokit.io import read_disparity, read_image
 from stereokit.registry import matchers
 
@@ -148,3 +149,118 @@ def test_dataset_names_escaped(report_dir, tmp_path):
     page = (moved / "index.html").read_text()
     assert evil not in page
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
+
+
+def _copy(report_dir, dest):
+    shutil.copytree(report_dir, dest)
+    return dest
+
+
+def _pair_block(page: str, pair: str) -> str:
+    m = re.search(rf'<div class="pair"><h4>{re.escape(pair)}</h4>(.*?)</div></div>\n', page, re.S)
+    assert m, pair
+    return m.group(1)
+
+
+def _method_cells(block: str, method: str) -> str:
+    """The cells of `method` in one pair's grid: from its name to the next method's name."""
+    start = block.index(f'<div class="figs"><b>{method}</b>')
+    nxt = block.find('<div class="figs"><b>', start + 1)
+    return block[start: nxt if nxt >= 0 else len(block)]
+
+
+def _without_max_disp_source(r):
+    del r["settings"]["datasets"][0]["max_disp_source"]
+    return r
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda r: {"methods": {}, "settings": {}}, "results.json: format is missing"),
+    (_without_max_disp_source, "settings.datasets[0].max_disp_source is missing"),
+    (lambda r: {**r, "settings": {**r["settings"], "datasets": None}}, "settings.datasets is null"),
+    (lambda r: {**r, "settings": {**r["settings"], "datasets": []}}, "nothing to report"),
+    (lambda r: {**r, "format": 2}, "format is 2"),
+])
+def test_cli_report_on_a_bad_results_file_is_one_line_and_writes_nothing(report_dir, tmp_path, capsys, damage, message):
+    from stereokit.cli import main
+
+    moved = _copy(report_dir, tmp_path / "bad")
+    r = json.loads((moved / "results.json").read_text())
+    (moved / "results.json").write_text(json.dumps(damage(r)))
+    before = (moved / "index.html").read_bytes()
+    capsys.readouterr()
+    assert main(["report", str(moved)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("stereokit: error: ") and message in err and str(moved / "results.json") in err
+    assert (moved / "index.html").read_bytes() == before  # the old page is left as it was
+    assert not [n for n in os.listdir(moved) if n.startswith(".") or n.endswith(".tmp")]
+
+
+def test_missing_and_unreadable_predictions_are_shown_and_counted(report_dir, tmp_path):
+    moved = _copy(report_dir, tmp_path / "gone")
+    shutil.rmtree(moved / "img")
+    res = load_results(moved)
+    key = res["settings"]["datasets"][0]["key"]
+    first, second = res["settings"]["datasets"][0]["pairs"]
+    pred_path(moved, "t-good", key, first).unlink()
+    pred_path(moved, "t-worse", key, second).write_bytes(b"not a PFM file")
+    build_report(moved)
+    page = (moved / "index.html").read_text()
+    gone = _method_cells(_pair_block(page, first), "t-good")
+    assert gone.count(">prediction missing</div>") == 3 and "<img" not in gone
+    bad = _method_cells(_pair_block(page, second), "t-worse")
+    assert bad.count(">prediction unreadable</div>") == 3 and "<img" not in bad
+    # the others still have their images
+    assert _method_cells(_pair_block(page, second), "t-good").count("<img") == 3
+    assert _method_cells(_pair_block(page, first), "t-worse").count("<img") == 3
+    # one note for the page, with the count
+    assert page.count('id="missing-predictions"') == 1
+    note = re.search(r'<p class="err" id="missing-predictions">(.*?)</p>', page).group(1)
+    assert note.startswith("2 prediction file(s) missing or unreadable")
+    assert f"t-good on synthetic:2/{first}" in note and f"t-worse on synthetic:2/{second}" in note
+    for ref in referenced(page):
+        assert (moved / ref).is_file(), ref
+    # nothing missing: no note
+    assert "missing-predictions" not in (report_dir / "index.html").read_text()
+
+
+def test_every_value_from_results_json_is_escaped(report_dir, tmp_path):
+    evil = '<x-evil a="1">$x^{$&'
+    res = json.loads((report_dir / "results.json").read_text())
+    st = res["settings"]
+    ds = st["datasets"][0]
+    key = ds["key"]
+    ds.update(spec=evil + "spec", max_disp_source=evil + "source", name=evil)
+    st.update(command=evil + "command", finished=evil + "finished", seed=evil + "seed", executor=evil + "executor")
+    st["versions"]["numpy"] = evil + "version"
+    st["versions"][evil + "pkg"] = None
+    st["machine"]["cpu"] = evil + "machine"
+    st["params"]["t-good"] = {evil + "param": evil + "value"}
+    # a method named evilly: its files get a safe name, so its predictions show as missing (also escaped)
+    name = evil + "method"
+    res["methods"][name] = res["methods"].pop("t-good")
+    st["methods"] = [name if m == "t-good" else m for m in st["methods"]]
+    res["methods"][name]["warmup"]["error"] = evil + "warmup"
+    res["methods"]["t-broken"]["datasets"][key]["failures"][ds["pairs"][0]] = evil + "pairfail"
+    for f in res["failures"]:
+        f.update(method=evil + "fmethod", dataset=evil + "fds", message=evil + "fmsg", traceback=evil + "tb")
+    moved = _copy(report_dir, tmp_path / "evil")
+    (moved / "results.json").write_text(json.dumps(res))
+    build_report(moved)  # from the file: passes the check, and '$' in plot labels is drawn, not parsed
+    page = (moved / "index.html").read_text()
+    assert "<x-evil" not in page
+    safe = '&lt;x-evil a=&quot;1&quot;&gt;$x^{$&amp;'
+    for suffix in ("spec", "source", "command", "finished", "seed", "executor", "version", "pkg", "machine", "param",
+                   "value", "method", "warmup", "pairfail", "fmethod", "fds", "fmsg", "tb"):
+        assert safe + suffix in page, suffix
+    assert safe + "method</b>" in page and "prediction missing" in page
+
+
+def test_max_disp_is_escaped_even_unchecked(report_dir):
+    """load_results refuses a non-integer max_disp (test_compare); build_html escapes it all the same."""
+    res = json.loads((report_dir / "results.json").read_text())
+    res["settings"]["datasets"][0]["max_disp"] = "<b>64</b>"
+    page = build_html(report_dir, res, [])
+    assert "<b>64</b>" not in page
+    assert page.count("max_disp &lt;b&gt;64&lt;/b&gt;") == 2  # leaderboard heading and settings table

@@ -6,7 +6,9 @@ import math
 import numbers
 import os
 import random
+import re
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -102,8 +104,12 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         raise StereoKitError(f"weights file not found: {path}")
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # pickle/zip errors vary by torch version; all mean "not a usable weights file"
-        raise StereoKitError(f"cannot load weights file {path} (corrupt, truncated or not a torch file): {exc}") from exc
+    except Exception:  # pickle/zip errors vary by torch version; all mean "not a usable weights file"
+        # torch's own message spans lines and suggests weights_only=False (unsafe): not repeated
+        raise StereoKitError(
+            f"{path} is not a valid weights file (corrupt, truncated, not a torch file or holding Python objects "
+            f"that are not plain data)"
+        ) from None
     if not isinstance(obj, dict):
         raise StereoKitError(f"weights file {path} holds a {type(obj).__name__}, expected a dict (state_dict or checkpoint)")
     return obj
@@ -126,6 +132,155 @@ def load_state_dict(module: torch.nn.Module, state: dict, path: str | os.PathLik
             )
     module.load_state_dict(state, strict=True)
     return module
+
+
+NETWORKS = {"mccnn": "MC-CNN", "gcnet": "GC-Net"}
+FILE_KINDS = ("weights", "checkpoint")
+
+
+def checkpoint_format(network: str) -> str:
+    """The `format` field of a training checkpoint of `network` ("mccnn" or "gcnet")."""
+    return f"stereokit-{network}-checkpoint-1"
+
+
+def file_kind(obj: dict) -> tuple[str, str] | None:
+    """(network, "weights" | "checkpoint") a loaded StereoKit file is, from its `format` field; checkpoints written
+    before they had one are recognised by their config (MC-CNN: a JSON string, GC-Net: a dict). None otherwise."""
+    fmt = obj.get("format")
+    if isinstance(fmt, str):
+        m = re.fullmatch(r"stereokit-(mccnn|gcnet)-(checkpoint-)?\d+", fmt)
+        return (m.group(1), "checkpoint" if m.group(2) else "weights") if m else None
+    if "model" in obj and "config" in obj and "optimizer" in obj:
+        if isinstance(obj["config"], str):
+            return "mccnn", "checkpoint"
+        if isinstance(obj["config"], dict):
+            return "gcnet", "checkpoint"
+    return None
+
+
+def _a(network: str, kind: str) -> str:
+    """`network` and `kind` with their article: "an MC-CNN checkpoint", "a GC-Net weights file"."""
+    name = NETWORKS[network]
+    return f"{'an' if name[0] in 'AEIMO' else 'a'} {name} {'weights file' if kind == 'weights' else kind}"
+
+
+def check_kind(obj: dict, path: str | os.PathLike, network: str, kinds: Sequence[str] = FILE_KINDS,
+               bare_ok: bool = False, flag: str = "") -> str | None:
+    """The kind ("weights"/"checkpoint") of `obj`, loaded from `path`, which must be one of `kinds` of `network`.
+
+    Another network's file, a file of another kind or (unless `bare_ok`, for a bare state_dict) an unrecognised one
+    raises StereoKitError naming the file and what it is, e.g. "X is a GC-Net checkpoint, not an MC-CNN one"
+    (prefixed with `flag`, the option that named the file, when given).
+    """
+    found = file_kind(obj)
+    want = " or ".join(_a(network, k) for k in kinds)
+    where = f"{flag}: {path}" if flag else f"{path}"
+    if found is None:
+        if bare_ok and "format" not in obj:
+            return None
+        fmt = f" (format {obj['format']!r})" if "format" in obj else ""
+        raise StereoKitError(f"{where} is not {want}{fmt}")
+    net, kind = found
+    if net != network:
+        article = _a(network, kind).split(" ", 1)[0]
+        raise StereoKitError(f"{where} is {_a(net, kind)}, not {article} {NETWORKS[network]} one")
+    if kind not in kinds:
+        raise StereoKitError(f"{where} is {_a(net, kind)}, not {want}")
+    return kind
+
+
+def check_options(args, rules: dict[str, dict]) -> None:
+    """Check the numeric options of a parsed command line before anything runs: `rules` maps an option's dest to
+    check_number's keywords (integer=, positive=); None (not given) passes; the error names the option."""
+    for dest, kw in rules.items():
+        value = getattr(args, dest)
+        values = value if isinstance(value, (list, tuple)) else [value]
+        for v in values:
+            if v is not None:
+                check_number("--" + dest.replace("_", "-"), v, **kw)
+
+
+def _existing_ancestor(path: Path) -> Path:
+    """The nearest of `path`'s ancestors (itself included) that exists."""
+    path = Path(os.path.abspath(path))
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def check_output_folder(path: str | os.PathLike, flag: str, target: str | os.PathLike | None = None) -> Path:
+    """`path` as a folder that exists or can be created and written in; else StereoKitError naming `flag` and
+    `target` (the option's value, when `path` is the folder of a file)."""
+    path = Path(path)
+    target = path if target is None else target
+    base = _existing_ancestor(path)
+    if not base.is_dir():
+        where = "" if base == Path(os.path.abspath(target)) else f": {base}"
+        raise StereoKitError(f"{flag} {target}{where} is a file, not a folder")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise StereoKitError(f"{flag} {target}: cannot write in {base}")
+    return path
+
+
+def check_output_file(path: str | os.PathLike, flag: str) -> Path:
+    """`path` as a file that can be written (not a folder, in a folder that exists or can be created)."""
+    path = Path(path)
+    if path.is_dir():
+        raise StereoKitError(f"{flag} {path} is a folder; give a file path such as {path / 'weights.pt'}")
+    check_output_folder(path.parent, flag, target=path)
+    return path
+
+
+def check_run_folder(run: Path, outputs: Sequence[str], resume: bool, flags: tuple[str, str]) -> None:
+    """A new run (`resume` False) must not write over the checkpoint or weights of a previous run in `run`; a
+    resumed one needs its checkpoint (`outputs[0]`). `flags`: the trainer's (resume flag, run folder flag)."""
+    resume_flag, run_flag = flags
+    check_output_folder(run, run_flag)
+    if resume:
+        if not (run / outputs[0]).is_file():
+            raise StereoKitError(f"{resume_flag}: {run} holds no checkpoint to resume ({run / outputs[0]} is missing)")
+        return
+    found = [name for name in outputs if (run / name).exists()]
+    if found:
+        raise StereoKitError(
+            f"{run} already holds a training run ({', '.join(found)}); continue it with {resume_flag} "
+            f"or choose another {run_flag}"
+        )
+
+
+def merge_settings(saved: dict, given: dict, defaults: dict, flags: dict[str, str], path, free: Sequence[str] = ()) -> dict:
+    """The settings of a resumed run: the checkpoint's `saved` ones, where an option given again must agree (else
+    StereoKitError naming each option that differs, with both values); keys in `free` (e.g. the iteration count) may
+    change; a key the checkpoint lacks (older files) takes the given value or `defaults`."""
+    differ = [
+        f"{flags[k]} {given[k]!r} (checkpoint: {saved[k]!r})"
+        for k in given
+        if k in saved and k not in free and not _same(given[k], saved[k])
+    ]
+    if differ:
+        raise StereoKitError(
+            f"--resume: {path} was trained with other settings: {'; '.join(differ)}; leave them out to continue "
+            f"with the checkpoint's, or start a new run in another folder"
+        )
+    return {**defaults, **saved, **given}
+
+
+def _same(a, b) -> bool:
+    """Equal as settings: lists and tuples alike, ints and floats by value."""
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def open_log(path: Path, history: list[dict]):
+    """OUT/log.jsonl opened for appending, first rewritten to hold exactly `history` (the records of the state being
+    continued): a new run starts an empty log; a resumed one drops records written after its checkpoint."""
+    import json
+
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(json.dumps(rec) + "\n" for rec in history))
+    os.replace(tmp, path)
+    return open(path, "a")
 
 
 def atomic_save(obj, path: str | os.PathLike) -> None:

@@ -144,6 +144,9 @@ def test_a_few_training_steps_lower_the_loss():
 def test_validation_scenes_are_recognised():
     assert is_validation_scene("teddy") and is_validation_scene("middlebury2005/Art") and is_validation_scene("Wood2")
     assert not is_validation_scene("cones") and not is_validation_scene("Artwork")
+    # MiddEval3 and other spellings, the same rule as the MC-CNN trainer (learned.splits.is_held_out)
+    for name in ("ArtL", "teddyQ", "Art_half", "Art-2005", "wood2-full", "trainingH/Teddy"):
+        assert is_validation_scene(name), name
 
 
 def test_matcher_shapes_odd_sizes_and_ranges(tiny_weights):
@@ -254,7 +257,8 @@ def test_train_cli_checkpoints_resume_and_weights(tmp_path):
     assert main(common + ["--iters", "3", "--resume", str(run / "last.pt")]) == 0
     assert torch.load(run / "last.pt", weights_only=True)["iteration"] == 3
     meta = __import__("json").loads((run / "weights.json").read_text())
-    assert meta["iterations"] == 3 and meta["seed"] == 3 and "stereokit train gcnet" in meta["command"]
+    assert meta["iterations"] == 3 and meta["seed"] == 3
+    assert len(meta["command"]) == 2 and "--resume" in meta["command"][1]  # every command of the run, as MC-CNN
     net = load_weights(run / "weights.pt")
     assert net.cfg == CONFIGS["compact"] and not net.training
 
@@ -345,3 +349,105 @@ def test_bad_option_values_raise_clear_errors(tiny_weights, option, value, messa
     params = {"weights": tiny_weights, option: value}
     with pytest.raises(StereoKitError, match=message):
         gcnet(_pair(24, 40), 8, **params)
+
+
+# ------------------------------------------------------------------------------------------------ training CLI checks
+
+_TRAIN = ["--dataset", "synthetic:2:7", "--val", "none", "--crop", "32", "64", "--batch", "1", "--no-progress"]
+
+
+def test_resume_matches_an_uninterrupted_run_and_keeps_every_session(tmp_path):
+    import json
+
+    from learned.gcnet.train import main
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(_TRAIN + ["--seed", "3", "--iters", "4", "--run", str(a)]) == 0
+    assert main(_TRAIN + ["--seed", "3", "--iters", "2", "--run", str(b)]) == 0
+    ck = torch.load(b / "last.pt", weights_only=True)
+    assert ck["format"] == "stereokit-gcnet-checkpoint-1" and ck["settings"]["batch"] == 1
+    ck["wall"] = 1000.0  # as if the first session had run for 1000 s
+    torch.save(ck, b / "last.pt")
+    # the settings left out (dataset, crop, batch, seed) come from the checkpoint, the run folder from its path
+    assert main(["--iters", "4", "--val", "none", "--no-progress", "--resume", str(b / "last.pt")]) == 0
+    wa, wb = load_weights(a / "weights.pt").state_dict(), load_weights(b / "weights.pt").state_dict()
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    log_a = [json.loads(line) for line in (a / "log.jsonl").read_text().splitlines()]
+    log_b = [json.loads(line) for line in (b / "log.jsonl").read_text().splitlines()]
+    assert [r["iter"] for r in log_b] == [2, 4] and log_b[-1]["loss"] == log_a[-1]["loss"]  # same loss window
+    meta = json.loads((b / "weights.json").read_text())
+    assert meta["train_wall_s"] >= 1000 and log_b[-1]["elapsed_s"] >= 1000  # every session counted
+    assert len(meta["command"]) == 2 and "--resume" in meta["command"][1] and meta["batch"] == 1
+
+
+def test_rerun_resume_and_settings_are_checked_before_anything_is_written(tmp_path):
+    from learned.gcnet.train import main
+
+    run = tmp_path / "run"
+    assert main(_TRAIN + ["--iters", "2", "--run", str(run)]) == 0
+    before = {f: (run / f).read_bytes() for f in ("last.pt", "weights.pt", "weights.json", "log.jsonl")}
+    with pytest.raises(StereoKitError, match=r"run already holds a training run \(last.pt, weights.pt\); continue it "
+                                             r"with --resume .*last.pt or choose another --run"):
+        main(_TRAIN + ["--iters", "2", "--run", str(run)])
+    with pytest.raises(StereoKitError, match="--resume: no checkpoint at .*nothing.pt"):
+        main(_TRAIN + ["--iters", "4", "--resume", str(run / "nothing.pt")])
+    with pytest.raises(StereoKitError, match="--resume: .*weights.pt is a GC-Net weights file, not a GC-Net checkpoint"):
+        main(_TRAIN + ["--iters", "4", "--resume", str(run / "weights.pt")])
+    with pytest.raises(StereoKitError, match=r"--config 'paper' \(checkpoint: 'compact'\); --batch 2 \(checkpoint: 1\); "
+                                             r"--optim 'adam' \(checkpoint: 'rmsprop'\); --seed 5 \(checkpoint: 0\)"):
+        main(_TRAIN[:-2] + ["2", "--no-progress", "--config", "paper", "--optim", "adam", "--seed", "5", "--iters", "4",
+                            "--resume", str(run / "last.pt")])
+    with pytest.raises(StereoKitError, match="is at iteration 2, not below --iters 2"):
+        main(_TRAIN + ["--iters", "2", "--resume", str(run / "last.pt")])
+    assert {f: (run / f).read_bytes() for f in before} == before
+    other = tmp_path / "other"
+    assert main(_TRAIN + ["--iters", "1", "--run", str(other)]) == 0
+    with pytest.raises(StereoKitError, match="other already holds another checkpoint"):
+        main(_TRAIN + ["--iters", "4", "--resume", str(run / "last.pt"), "--run", str(other)])
+
+
+@pytest.mark.parametrize("option,values,message", [
+    ("--iters", ["0"], "--iters must be a positive integer, got 0"),
+    ("--iters", ["-5"], "--iters must be a positive integer"),
+    ("--val-every", ["0"], "--val-every must be a positive integer"),
+    ("--ckpt-every", ["0"], "--ckpt-every must be a positive integer"),
+    ("--batch", ["0"], "--batch must be a positive integer"),
+    ("--lr", ["nan"], "--lr must be a positive number"),
+    ("--crop", ["-8", "-8"], "--crop must be a positive integer, got -8"),
+    ("--crop", ["30", "64"], r"--crop 30 64: both must be multiples of 16 for this network \(e.g. --crop 32 64\)"),
+    ("--out", ["."], "--out . is a folder"),
+])
+def test_bad_options_are_refused_before_the_run_folder_exists(tmp_path, option, values, message):
+    from learned.gcnet.train import main
+
+    with pytest.raises(StereoKitError, match=message):
+        main(_TRAIN + ["--iters", "1", "--run", str(tmp_path / "run"), option, *values])
+    assert not (tmp_path / "run").exists()
+
+
+def test_failed_starts_leave_nothing_and_other_network_files_are_named(tmp_path):
+    from learned.gcnet.train import main
+    from learned.mccnn.model import FastNet
+    from learned.mccnn.train import export_weights
+
+    run = tmp_path / "run"
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(StereoKitError, match="--out .*afile/w.pt: .*afile is a file, not a folder"):
+        main(_TRAIN + ["--run", str(run), "--out", str(tmp_path / "afile" / "w.pt")])
+    with pytest.raises(StereoKitError, match="unknown dataset 'nope'"):
+        main(["--dataset", "nope:1", "--val", "none", "--run", str(run)])
+    mccnn = tmp_path / "mccnn.pt"
+    export_weights(FastNet("middlebury"), mccnn, {})
+    with pytest.raises(StereoKitError, match="--init: .*mccnn.pt is an MC-CNN weights file, not a GC-Net one"):
+        main(_TRAIN + ["--run", str(run), "--init", str(mccnn)])
+    with pytest.raises(StereoKitError, match="mccnn.pt is an MC-CNN weights file, not a GC-Net one"):
+        gcnet(_pair(24, 40), 8, weights=mccnn)
+    assert not run.exists()
+    ckpt = tmp_path / "mc" / "checkpoint.pt"
+    from learned.mccnn.train import main as train_mccnn
+
+    train_mccnn(["--dataset", "synthetic:2", "--validation", "none", "--iterations", "1", "--batch-size", "4",
+                 "--no-progress", "--out", str(ckpt.parent)])
+    with pytest.raises(StereoKitError, match="--resume: .*checkpoint.pt is an MC-CNN checkpoint, not a GC-Net one"):
+        main(_TRAIN + ["--iters", "4", "--resume", str(ckpt), "--run", str(run)])
+    assert not run.exists()

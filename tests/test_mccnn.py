@@ -233,9 +233,10 @@ def test_init_starts_from_given_weights_and_rejects_mismatched_ones(monkeypatch,
     args = ["--batch-size", "8", "--iterations", "2", "--validate-every", "100"]
     _toy_training(monkeypatch, tmp_path / "a", args + ["--seed", "1"])
     trained = torch.load(tmp_path / "a" / "model.pt", weights_only=True)["state_dict"]
-    # lr 0: the run's weights stay where they started, so they show what --init loaded
-    _toy_training(monkeypatch, tmp_path / "b", args + ["--lr", "0", "--init", str(tmp_path / "a" / "model.pt")])
-    _toy_training(monkeypatch, tmp_path / "c", args + ["--lr", "0"])
+    # lr 1e-30 (0 is refused): steps far below float32 resolution leave the weights where they started, so they
+    # show what --init loaded
+    _toy_training(monkeypatch, tmp_path / "b", args + ["--lr", "1e-30", "--init", str(tmp_path / "a" / "model.pt")])
+    _toy_training(monkeypatch, tmp_path / "c", args + ["--lr", "1e-30"])
     started = torch.load(tmp_path / "b" / "model.pt", weights_only=True)["state_dict"]
     random = torch.load(tmp_path / "c" / "model.pt", weights_only=True)["state_dict"]
     for k in trained:
@@ -246,6 +247,138 @@ def test_init_starts_from_given_weights_and_rejects_mismatched_ones(monkeypatch,
         _toy_training(monkeypatch, tmp_path / "d", args + ["--setting", "kitti", "--init", str(tmp_path / "a" / "model.pt")])
     with pytest.raises(StereoKitError, match="not found"):
         _toy_training(monkeypatch, tmp_path / "e", args + ["--init", str(tmp_path / "missing.pt")])
+
+
+def test_rerun_into_a_run_folder_is_refused_and_resume_needs_a_checkpoint(monkeypatch, tmp_path):
+    args = ["--batch-size", "8", "--iterations", "2", "--validate-every", "100"]
+    _toy_training(monkeypatch, tmp_path / "a", args)
+    before = {f: (tmp_path / "a" / f).read_bytes() for f in ("checkpoint.pt", "model.pt", "model.json", "log.jsonl")}
+    with pytest.raises(StereoKitError, match=r"a already holds a training run \(checkpoint.pt, model.pt\); continue it "
+                                             r"with --resume or choose another --out"):
+        _toy_training(monkeypatch, tmp_path / "a", args)
+    assert {f: (tmp_path / "a" / f).read_bytes() for f in before} == before  # nothing overwritten or appended
+    with pytest.raises(StereoKitError, match="--resume: .*b holds no checkpoint to resume"):
+        _toy_training(monkeypatch, tmp_path / "b", args + ["--resume"])
+    assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize("option,value,message", [
+    ("--iterations", "0", "--iterations must be a positive integer, got 0"),
+    ("--iterations", "-3", "--iterations must be a positive integer, got -3"),
+    ("--lr", "nan", "--lr must be a positive number, got nan"),
+    ("--lr", "0", "--lr must be a positive number"),
+    ("--batch-size", "0", "--batch-size must be a positive integer"),
+    ("--batch-size", "-8", "--batch-size must be a positive integer"),
+    ("--checkpoint-every", "0", "--checkpoint-every must be a positive integer"),
+    ("--validate-every", "0", "--validate-every must be a positive integer"),
+    ("--threads", "-1", "--threads must be a positive integer"),
+])
+def test_bad_numeric_options_are_refused_before_the_run_folder_exists(tmp_path, option, value, message):
+    from learned.mccnn.train import main
+
+    with pytest.raises(StereoKitError, match=message):
+        main(["--dataset", "synthetic:2", "--validation", "none", "--out", str(tmp_path / "run"), option, value])
+    assert not (tmp_path / "run").exists()
+
+
+def test_failed_starts_leave_no_run_folder_and_outputs_are_checked_first(tmp_path):
+    from learned.mccnn.train import main
+
+    run = tmp_path / "run"
+    base = ["--dataset", "synthetic:2", "--validation", "none", "--iterations", "2", "--no-progress", "--out", str(run)]
+    with pytest.raises(StereoKitError, match="unknown dataset 'nope'"):
+        main(base[:1] + ["nope:2"] + base[2:])
+    with pytest.raises(StereoKitError, match="--init: .*missing.pt"):
+        main(base + ["--init", str(tmp_path / "missing.pt")])
+    with pytest.raises(StereoKitError, match=f"--export {tmp_path} is a folder"):
+        main(base + ["--export", str(tmp_path)])
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(StereoKitError, match="afile is a file, not a folder"):
+        main(base + ["--export", str(tmp_path / "afile" / "w.pt")])
+    with pytest.raises(StereoKitError, match="--out .*afile is a file, not a folder"):
+        main(base[:-1] + [str(tmp_path / "afile")])
+    assert not run.exists()
+
+
+def test_resume_refuses_other_settings_and_takes_left_out_ones(monkeypatch, tmp_path):
+    args = ["--batch-size", "8", "--iterations", "2", "--validate-every", "100", "--seed", "1", "--lr", "0.001"]
+    _toy_training(monkeypatch, tmp_path, args)
+    ck = (tmp_path / "checkpoint.pt").read_bytes()
+    with pytest.raises(StereoKitError, match=r"--lr 0.01 \(checkpoint: 0.001\); --balance True \(checkpoint: False\)"):
+        _toy_training(monkeypatch, tmp_path, args[:-1] + ["0.01", "--balance", "--iterations", "4", "--resume"])
+    with pytest.raises(StereoKitError, match="--dataset .*--batch-size 16 .*--seed 2"):
+        _toy_training(monkeypatch, tmp_path, ["--dataset", "sample", "--batch-size", "16", "--seed", "2", "--resume",
+                                              "--iterations", "4"])
+    assert (tmp_path / "checkpoint.pt").read_bytes() == ck
+    _toy_training(monkeypatch, tmp_path, ["--iterations", "4", "--resume"])  # the rest from the checkpoint
+    meta = json.loads((tmp_path / "model.json").read_text())
+    assert (meta["iterations"], meta["batch_size"], meta["seed"], meta["lr"]) == (4, 8, 1, 0.001)
+    assert len(meta["command"]) == 2
+
+
+def _gcnet_files(tmp_path):
+    """A GC-Net weights file and checkpoint (tiny network), as the GC-Net trainer writes them."""
+    from learned.common import checkpoint_format
+    from learned.gcnet.model import GCNet, GCNetConfig
+    from learned.gcnet.train import save_weights
+
+    net = GCNet(GCNetConfig(features=4, res_blocks=1, volume_channels=(4, 4, 4), max_disp=8))
+    weights, ckpt = tmp_path / "weights.pt", tmp_path / "last.pt"
+    save_weights(net, weights)
+    torch.save({"format": checkpoint_format("gcnet"), "model": net.state_dict(), "config": net.cfg.to_dict(),
+                "optimizer": torch.optim.RMSprop(net.parameters()).state_dict(), "iteration": 1}, ckpt)
+    return weights, ckpt
+
+
+def test_gcnet_files_are_named_as_such(monkeypatch, tmp_path):
+    from learned.mccnn.weights import model_from_file
+
+    weights, ckpt = _gcnet_files(tmp_path)
+    with pytest.raises(StereoKitError, match="weights.pt is a GC-Net weights file, not an MC-CNN one"):
+        model_from_file(weights)
+    with pytest.raises(StereoKitError, match="last.pt is a GC-Net checkpoint, not an MC-CNN one"):
+        model_from_file(ckpt, arch="fast")
+    legacy = tmp_path / "legacy.pt"  # a checkpoint written before checkpoints had a format field
+    torch.save({k: v for k, v in torch.load(ckpt, weights_only=True).items() if k != "format"}, legacy)
+    with pytest.raises(StereoKitError, match="legacy.pt is a GC-Net checkpoint, not an MC-CNN one"):
+        model_from_file(legacy)
+    args = ["--batch-size", "8", "--iterations", "2", "--validate-every", "100"]
+    with pytest.raises(StereoKitError, match="--init: .*last.pt is a GC-Net checkpoint, not an MC-CNN one"):
+        _toy_training(monkeypatch, tmp_path / "a", args + ["--init", str(ckpt)])
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "checkpoint.pt").write_bytes(ckpt.read_bytes())
+    with pytest.raises(StereoKitError, match="--resume: .*checkpoint.pt is a GC-Net checkpoint, not an MC-CNN one"):
+        _toy_training(monkeypatch, tmp_path / "b", args + ["--resume"])
+    _toy_training(monkeypatch, tmp_path / "c", args)
+    (tmp_path / "c" / "checkpoint.pt").write_bytes((tmp_path / "c" / "model.pt").read_bytes())
+    with pytest.raises(StereoKitError, match="is an MC-CNN weights file, not an MC-CNN checkpoint"):
+        _toy_training(monkeypatch, tmp_path / "c", args + ["--iterations", "4", "--resume"])
+
+
+def test_held_out_scenes_are_recognised_in_every_spelling_by_both_trainers(monkeypatch):
+    from learned.gcnet.train import load_sets
+    from learned.mccnn.train import load_training_pairs
+    from learned.splits import is_held_out
+    from stereokit.datasets.base import Dataset
+
+    spellings = ["teddy", "ArtL", "teddyQ", "Wood2", "Art_half", "Art-2005", "wood2-full", "TEDDYQ",
+                 "middlebury2005/Art", "trainingQ/Teddy", "Art-2", "Wood2H"]
+    assert all(is_held_out(n) for n in spellings)
+    assert not any(is_held_out(n) for n in ["Artwork", "cones", "Books", "sawtooth", "Wood1", "synthetic-00001"])
+
+    import stereokit.datasets as datasets
+
+    def fake_open(spec):
+        names = spellings + ["cones"] if spec == "mixed" else spellings
+        return Dataset(spec, [n.replace("/", "-") for n in names], lambda i: _shifted_pair(seed=i, name=names[i]))
+
+    monkeypatch.setattr(datasets, "open_dataset", fake_open)
+    assert [p.name for p in load_training_pairs(["mixed"])] == ["cones"]
+    sets, info = load_sets(["mixed"], 8, None)
+    assert [p.name for p in sets[0]] == ["cones"] and len(info[0]["held_out"]) == len(spellings)
+    for load in (lambda: load_training_pairs(["mixed", "held"]), lambda: load_sets(["held"], 8, None)):
+        with pytest.raises(StereoKitError, match="all pairs of held are held-out validation scenes: teddy, ArtL"):
+            load()
 
 
 @pytest.mark.slow
@@ -288,8 +421,11 @@ def test_corrupt_and_mismatched_weight_files(tmp_path):
     empty = tmp_path / "empty.pt"
     empty.write_bytes(b"")
     for bad in (truncated, garbage, empty, tmp_path / "missing.pt"):
-        with pytest.raises(StereoKitError, match=bad.name):
+        with pytest.raises(StereoKitError, match=bad.name) as err:
             model_from_file(bad)
+        msg = str(err.value)  # one line naming the file, never torch's advice to load unsafely
+        assert "\n" not in msg and "weights_only" not in msg
+        assert bad.name == "missing.pt" or f"{bad} is not a valid weights file" in msg
 
     acrt = tmp_path / "acrt.pt"
     export_weights(AccurateNet("middlebury"), acrt, {})

@@ -4,7 +4,10 @@ Supervised L1 loss on valid ground truth inside the network's disparity range (a
 any dataset specs with ground truth (`--dataset`, repeatable; a spec may end in `@SCALE` to resample its pairs, GT
 disparities multiplied by the same factor), RMSProp lr 1e-3 (the paper) or Adam, seeded, tqdm progress bar,
 periodic validation (EPE / bad-2.0) on the held-out Middlebury scenes, atomic checkpoints with model, optimiser,
-RNG state and iteration (`--resume`), fine-tuning from weights (`--init`).
+RNG state, iteration, settings, loss window, wall time and commands (`--resume`: continues exactly, as MC-CNN's;
+settings left out come from the checkpoint, different ones are refused), fine-tuning from weights (`--init`).
+A new run never writes into a folder holding a previous run's checkpoint or weights; every option, dataset and
+output path is checked before the run folder is created.
 
 The held-out scenes of `learned.splits.VALIDATION_SCENES` are removed from every training dataset, always.
 
@@ -35,8 +38,24 @@ import torch
 from stereokit.errors import StereoKitError
 from stereokit.pair import StereoPair
 
-from ..common import atomic_save, choose_device, load_checkpoint, load_state_dict, rng_state, seed_everything, set_rng_state
-from ..splits import VALIDATION_SCENES
+from ..common import (
+    atomic_save,
+    check_kind,
+    check_options,
+    check_output_file,
+    check_output_folder,
+    check_run_folder,
+    checkpoint_format,
+    choose_device,
+    load_checkpoint,
+    load_state_dict,
+    merge_settings,
+    open_log,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+)
+from ..splits import is_held_out, training_indices
 from .model import CONFIGS, GCNet, GCNetConfig, normalize_image, pad_to_multiple
 
 WEIGHTS_FORMAT = "stereokit-gcnet-1"
@@ -54,12 +73,13 @@ def save_weights(net: GCNet, path: str | os.PathLike, meta: dict | None = None) 
 
 
 def load_weights(path: str | os.PathLike, device: str | torch.device = "cpu") -> GCNet:
-    """GCNet built from a weights file written by `save_weights` (or a training checkpoint); StereoKitError if unusable."""
+    """GCNet built from a weights file written by `save_weights` (or a training checkpoint); StereoKitError if unusable
+    (e.g. an MC-CNN file: "X is an MC-CNN weights file, not a GC-Net one")."""
     obj = load_checkpoint(path, map_location="cpu")
-    if "model" in obj and "config" in obj:  # a training checkpoint
-        obj = {"format": WEIGHTS_FORMAT, "config": obj["config"], "state_dict": obj["model"]}
-    if obj.get("format") != WEIGHTS_FORMAT or not isinstance(obj.get("config"), dict) or "state_dict" not in obj:
-        raise StereoKitError(f"{path} is not a StereoKit GCNet weights file (expected format {WEIGHTS_FORMAT!r})")
+    if check_kind(obj, path, "gcnet") == "checkpoint":
+        obj = {"format": WEIGHTS_FORMAT, "config": obj.get("config"), "state_dict": obj.get("model")}
+    if not isinstance(obj.get("config"), dict) or not isinstance(obj.get("state_dict"), dict):
+        raise StereoKitError(f"{path} is not a usable GC-Net weights file (no config or state_dict)")
     try:
         cfg = GCNetConfig.from_dict(obj["config"])
     except (TypeError, StereoKitError) as exc:
@@ -81,10 +101,7 @@ def write_json_atomic(path: Path, data: dict) -> None:
 # ----------------------------------------------------------------------------------------------- data
 
 
-def is_validation_scene(name: str) -> bool:
-    """True if a pair name refers to a held-out scene (matched on any path-like token, case-insensitively)."""
-    tokens = {t.lower() for t in re.split(r"[/\\:_\-. ]+", name) if t}
-    return any(v.lower() in tokens for v in VALIDATION_SCENES)
+is_validation_scene = is_held_out  # the one rule of learned.splits, shared with the MC-CNN trainer
 
 
 def resize_pair(pair: StereoPair, scale: float) -> StereoPair:
@@ -164,11 +181,9 @@ def load_sets(specs: list[str], max_disp: int, synthetic_max_disp: int | None) -
     for full in specs:
         spec, scale = parse_spec(full)
         ds = _open(spec, synthetic_max_disp)
-        pairs, skipped = [], []
-        for i, name in enumerate(ds.names):
-            if is_validation_scene(name):
-                skipped.append(name)
-                continue
+        pairs = []
+        keep, skipped = training_indices(full, ds.names)
+        for i in keep:
             pair = ds[i]
             if pair.gt is None:
                 continue
@@ -216,28 +231,54 @@ def validate(net: GCNet, pairs: list[StereoPair], max_disp: int, device: torch.d
 # ----------------------------------------------------------------------------------------------- training
 
 
+# Settings stored in each checkpoint; on --resume an option given again must match it, one left out is taken from it.
+SETTING_FLAGS = {
+    "config_name": "--config", "datasets": "--dataset", "synthetic_max_disp": "--synthetic-max-disp", "batch": "--batch",
+    "crop": "--crop", "optim": "--optim", "lr": "--lr", "seed": "--seed", "init": "--init", "iters": "--iters",
+}
+DEFAULTS = {
+    "config_name": "compact", "datasets": ["synthetic:200:1000"], "synthetic_max_disp": None, "batch": 2,
+    "crop": [64, 128], "optim": "rmsprop", "lr": 1e-3, "seed": 0, "init": None, "iters": 3000,
+}
+_POS_INT = {"integer": True, "positive": True}
+NUMERIC_OPTIONS = {
+    "iters": _POS_INT, "batch": _POS_INT, "crop": _POS_INT, "synthetic_max_disp": _POS_INT, "threads": _POS_INT,
+    "ckpt_every": _POS_INT, "val_every": _POS_INT, "seed": {"integer": True}, "lr": {"positive": True},
+    "max_minutes": {"positive": True},
+}
+LOSS_WINDOW = 25  # iterations averaged in each logged loss
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="stereokit train gcnet", description=__doc__.split("\n\n")[0])
-    p.add_argument("--config", default="compact", choices=sorted(CONFIGS), help="network configuration (default compact)")
-    p.add_argument("--dataset", action="append", default=[], metavar="SPEC[@SCALE]",
+    p = argparse.ArgumentParser(
+        prog="stereokit train gcnet", description=__doc__.split("\n\n")[0],
+        epilog="A new run refuses a --run folder that already holds a checkpoint or weights (resume it or choose "
+               "another folder). With --resume, --config, --dataset, --synthetic-max-disp, --batch, --crop, --optim, "
+               "--lr, --seed and --init left out are taken from the checkpoint and, if given, must equal its values; --iters "
+               "may change (lengthen or shorten the run).")
+    p.add_argument("--config", default=None, choices=sorted(CONFIGS), help="network configuration (default compact)")
+    p.add_argument("--dataset", action="append", default=None, metavar="SPEC[@SCALE]",
                    help="training data with GT (repeatable; sampled equally per dataset); default synthetic:200:1000")
     p.add_argument("--synthetic-max-disp", type=int, default=None,
                    help="generate synthetic specs with this disparity range (default: the network's max_disp)")
     p.add_argument("--val", default="auto", metavar="SPEC[@SCALE]",
                    help="validation data: its held-out scenes only (default: the shared Middlebury data @0.5; 'none')")
-    p.add_argument("--iters", type=int, default=3000)
-    p.add_argument("--max-minutes", type=float, default=None, help="stop (and save) after this much wall time")
-    p.add_argument("--batch", type=int, default=2)
-    p.add_argument("--crop", type=int, nargs=2, default=(64, 128), metavar=("H", "W"))
-    p.add_argument("--optim", choices=("rmsprop", "adam"), default="rmsprop", help="rmsprop (the paper) or adam")
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--iters", type=int, default=None, help="training iterations (default 3000)")
+    p.add_argument("--max-minutes", type=float, default=None, help="stop (and save) after this much wall time in this session")
+    p.add_argument("--batch", type=int, default=None, help="crops per iteration (default 2)")
+    p.add_argument("--crop", type=int, nargs=2, default=None, metavar=("H", "W"),
+                   help="crop size, multiples of the network's size multiple (16 for compact; default 64 128)")
+    p.add_argument("--optim", choices=("rmsprop", "adam"), default=None, help="rmsprop (the paper, default) or adam")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-3)")
+    p.add_argument("--seed", type=int, default=None, help="seed (default 0)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: the machine is shared)")
     p.add_argument("--device", default=None, help="cpu / cuda (default: CUDA when available)")
-    p.add_argument("--run", default="runs/gcnet", help="run folder: checkpoints and log")
+    p.add_argument("--run", default=None,
+                   help="run folder: checkpoints and log (default runs/gcnet, or the folder of the --resume checkpoint)")
     p.add_argument("--out", default=None, help="final weights file (default RUN/weights.pt); a .json beside it")
     p.add_argument("--init", default=None, help="start from these weights (fine-tuning)")
-    p.add_argument("--resume", default=None, help="resume a checkpoint (RUN/last.pt) exactly: model, optimiser, RNG, iteration")
+    p.add_argument("--resume", default=None, metavar="CHECKPOINT",
+                   help="resume a checkpoint (RUN/last.pt) exactly: model, optimiser, RNG, iteration, settings")
     p.add_argument("--ckpt-every", type=int, default=100)
     p.add_argument("--val-every", type=int, default=250)
     p.add_argument("--no-progress", action="store_true")
@@ -251,70 +292,145 @@ def _default_val() -> str | None:
     return f"middlebury:{path}@0.5" if path is not None else None
 
 
+def load_resume(path: Path) -> dict:
+    """The GC-Net training checkpoint to resume; a missing file or another kind of file raises StereoKitError."""
+    if not path.is_file():
+        raise StereoKitError(f"--resume: no checkpoint at {path}")
+    ckpt = load_checkpoint(path)
+    check_kind(ckpt, path, "gcnet", kinds=("checkpoint",), flag="--resume")
+    if not isinstance(ckpt.get("config"), dict) or "model" not in ckpt or "iteration" not in ckpt:
+        raise StereoKitError(f"--resume: {path} is an incomplete GC-Net checkpoint")
+    return ckpt
+
+
+def saved_settings(ckpt: dict) -> dict:
+    """The settings a checkpoint was trained with (older checkpoints: its config's name and its optimiser)."""
+    if isinstance(ckpt.get("settings"), dict):
+        return dict(ckpt["settings"])
+    name = next((n for n, c in CONFIGS.items() if c.to_dict() == ckpt["config"]), None)
+    groups = ckpt.get("optimizer", {}).get("param_groups") or [{}]
+    return {"config_name": name, "optim": "adam" if "betas" in groups[0] else "rmsprop"}
+
+
+def given_settings(args: argparse.Namespace) -> dict:
+    """The settings given on the command line (None = left out)."""
+    given = {
+        "config_name": args.config, "datasets": args.dataset, "synthetic_max_disp": args.synthetic_max_disp,
+        "batch": args.batch, "crop": list(args.crop) if args.crop else None, "optim": args.optim, "lr": args.lr,
+        "seed": args.seed, "init": args.init, "iters": args.iters,
+    }
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def check_run(run: Path, resume: Path | None) -> None:
+    """A new run must not overwrite another's checkpoint or weights; a resumed one only its own checkpoint."""
+    if resume is None:
+        check_run_folder(run, ("last.pt", "weights.pt"), False, (f"--resume {run / 'last.pt'}", "--run"))
+        return
+    check_output_folder(run, "--run")
+    last = run / "last.pt"
+    if last.exists() and not last.samefile(resume):
+        raise StereoKitError(f"--run {run} already holds another checkpoint ({last}); resume that one or choose another --run")
+
+
+def check_crop(crop: list[int], cfg: GCNetConfig) -> tuple[int, int]:
+    """The crop as (H, W), each a multiple of the network's size multiple; else StereoKitError."""
+    if any(c % cfg.multiple for c in crop):
+        up = [int(math.ceil(c / cfg.multiple) * cfg.multiple) for c in crop]
+        raise StereoKitError(f"--crop {crop[0]} {crop[1]}: both must be multiples of {cfg.multiple} for this network "
+                             f"(e.g. --crop {up[0]} {up[1]})")
+    return int(crop[0]), int(crop[1])
+
+
+def make_optimizer(net: GCNet, name: str, lr: float) -> torch.optim.Optimizer:
+    """RMSprop (the paper) or Adam over the network's parameters."""
+    cls = torch.optim.Adam if name == "adam" else torch.optim.RMSprop
+    return cls(net.parameters(), lr=lr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    torch.set_num_threads(max(1, args.threads))
+    check_options(args, NUMERIC_OPTIONS)
     device = choose_device(args.device)
-    run = Path(args.run)
-    run.mkdir(parents=True, exist_ok=True)
-    out = Path(args.out) if args.out else run / "weights.pt"
-    specs = args.dataset or ["synthetic:200:1000"]
-    command = "stereokit train gcnet " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    resume = Path(args.resume) if args.resume else None
+    run = Path(args.run) if args.run else (resume.parent if resume else Path("runs/gcnet"))
+    ckpt = load_resume(resume) if resume else None
+    check_run(run, resume)
+    given = given_settings(args)
+    if ckpt:
+        settings = merge_settings(saved_settings(ckpt), given, DEFAULTS, SETTING_FLAGS, resume, free=("iters",))
+    else:
+        settings = {**DEFAULTS, **given}
+    cfg = GCNetConfig.from_dict(ckpt["config"]) if ckpt else CONFIGS[settings["config_name"]]
+    crop = check_crop(settings["crop"], cfg)
+    iters = settings["iters"]
+    if ckpt and int(ckpt["iteration"]) >= iters:
+        raise StereoKitError(f"--resume: {resume} is at iteration {int(ckpt['iteration'])}, not below --iters {iters}")
+    out = check_output_file(Path(args.out) if args.out else run / "weights.pt", "--out")
+    torch.set_num_threads(args.threads)
+    argv = argv if argv is not None else sys.argv[1:]
+    command = "stereokit train gcnet " + " ".join(shlex.quote(a) for a in argv)
 
-    ckpt = load_checkpoint(args.resume) if args.resume else None
-    cfg = GCNetConfig.from_dict(ckpt["config"]) if ckpt else CONFIGS[args.config]
-    seed_everything(args.seed)
+    seed_everything(settings["seed"])
     net = GCNet(cfg)
-    if args.init and not ckpt:
-        init = load_weights(args.init)
+    if settings["init"] and not ckpt:
+        try:
+            init = load_weights(settings["init"])
+        except StereoKitError as exc:
+            raise StereoKitError(f"--init: {exc}") from None
         if init.cfg != cfg:
-            raise StereoKitError(f"--init weights have config {init.cfg}, but --config {args.config} is {cfg}")
+            raise StereoKitError(f"--init weights have config {init.cfg}, but --config {settings['config_name']} is {cfg}")
         net.load_state_dict(init.state_dict())
     net.to(device).train()
-    if args.optim == "adam":
-        opt = torch.optim.Adam(net.parameters(), lr=args.lr)
-    else:
-        opt = torch.optim.RMSprop(net.parameters(), lr=args.lr)
+    opt = make_optimizer(net, settings["optim"], settings["lr"])
 
-    sets, data_info = load_sets(specs, cfg.max_disp, args.synthetic_max_disp or cfg.max_disp)
+    sets, data_info = load_sets(settings["datasets"], cfg.max_disp, settings["synthetic_max_disp"] or cfg.max_disp)
     val_spec = _default_val() if args.val == "auto" else (None if args.val.lower() == "none" else args.val)
     val_pairs = load_validation(val_spec)
-    rng = np.random.default_rng(args.seed)
-    start, history = 0, []
+    rng = np.random.default_rng(settings["seed"])
+    sampler = CropSampler(sets, crop, cfg.max_disp, rng)
+    start, history, losses, wall0, commands = 0, [], [], 0.0, [command]
     if ckpt:
-        load_state_dict(net, ckpt["model"], args.resume)
+        load_state_dict(net, ckpt["model"], resume)
         opt.load_state_dict(ckpt["optimizer"])
         set_rng_state(ckpt["rng"])
         rng.bit_generator.state = json.loads(ckpt["sampler_rng"])
         start, history = int(ckpt["iteration"]), json.loads(ckpt["history"])
-    crop = tuple(int(math.ceil(c / cfg.multiple) * cfg.multiple) for c in args.crop)
-    sampler = CropSampler(sets, crop, cfg.max_disp, rng)
+        losses = json.loads(ckpt.get("loss_window", "[]"))
+        wall0 = float(ckpt.get("wall", 0.0))
+        commands = json.loads(ckpt.get("commands", "[]")) + [command]
 
     def checkpoint(it: int) -> None:
         atomic_save(
             {
+                "format": checkpoint_format("gcnet"),
                 "model": net.state_dict(),
                 "optimizer": opt.state_dict(),
                 "rng": rng_state(),
                 "sampler_rng": json.dumps(rng.bit_generator.state),
                 "iteration": it,
                 "config": cfg.to_dict(),
+                "settings": settings,
                 "history": json.dumps(history),
+                "loss_window": json.dumps(losses[-LOSS_WINDOW:]),
+                "wall": time.time() - t0,
+                "commands": json.dumps(commands),
             },
             run / "last.pt",
         )
 
     from tqdm import tqdm
 
-    log = open(run / "log.jsonl", "a")
-    t0 = time.time()
-    losses: list[float] = []
+    run.mkdir(parents=True, exist_ok=True)  # everything above checked: a failed start leaves nothing behind
+    log = open_log(run / "log.jsonl", history)
+    session0 = time.time()
+    t0 = session0 - wall0  # elapsed times and train_wall_s count every session of the run
     it = start
-    bar = tqdm(range(start, args.iters), initial=start, total=args.iters, disable=args.no_progress, desc="gcnet",
+    bar = tqdm(range(start, iters), initial=start, total=iters, disable=args.no_progress, desc="gcnet",
                dynamic_ncols=True, mininterval=5)
     last_val: dict = history[-1]["val"] if history and "val" in history[-1] else {}
     for it in bar:
-        left, right, gt = sampler.sample(args.batch)
+        left, right, gt = sampler.sample(settings["batch"])
         left, right, gt = left.to(device), right.to(device), gt.to(device)
         disp, _ = net.predict(left, right, cfg.max_disp)
         valid = torch.isfinite(gt) & (gt >= 0) & (gt < cfg.max_disp)
@@ -325,24 +441,25 @@ def main(argv: list[str] | None = None) -> int:
         loss.backward()
         opt.step()
         losses.append(loss.item())
+        del losses[:-LOSS_WINDOW]
         done = it + 1
-        if done % args.val_every == 0 or done == args.iters:
+        if done % args.val_every == 0 or done == iters:
             last_val = validate(net, val_pairs, cfg.max_disp, device)
-        if done % 25 == 0 or done == args.iters:
-            rec = {"iter": done, "loss": float(np.mean(losses[-25:])), "elapsed_s": round(time.time() - t0, 1)}
-            if done % args.val_every == 0 or done == args.iters:
+        if done % LOSS_WINDOW == 0 or done == iters:
+            rec = {"iter": done, "loss": float(np.mean(losses)), "elapsed_s": round(time.time() - t0, 1)}
+            if done % args.val_every == 0 or done == iters:
                 rec["val"] = last_val
             history.append(rec)
             log.write(json.dumps(rec) + "\n")
             log.flush()
-        bar.set_postfix(loss=f"{np.mean(losses[-25:]):.3f}", **{f"val_{k}": f"{v:.2f}" for k, v in last_val.items()})
+        bar.set_postfix(loss=f"{np.mean(losses):.3f}", **{f"val_{k}": f"{v:.2f}" for k, v in last_val.items()})
         if done % args.ckpt_every == 0:
             checkpoint(done)
-        if args.max_minutes is not None and time.time() - t0 > 60 * args.max_minutes:
+        if args.max_minutes is not None and time.time() - session0 > 60 * args.max_minutes:
             it = done
             break
     else:
-        it = args.iters
+        it = iters
     bar.close()
     it = max(it, start)
     if not last_val or (history and history[-1].get("iter") != it):
@@ -350,20 +467,20 @@ def main(argv: list[str] | None = None) -> int:
     checkpoint(it)
     meta = {
         "model": "gcnet",
-        "config_name": args.config,
+        "config_name": settings["config_name"],
         "config": cfg.to_dict(),
         "iterations": it,
-        "seed": args.seed,
-        "optimizer": {"name": args.optim, "lr": args.lr},
-        "batch": args.batch,
+        "seed": settings["seed"],
+        "optimizer": {"name": settings["optim"], "lr": settings["lr"]},
+        "batch": settings["batch"],
         "crop": list(crop),
         "loss": "L1 on valid GT in [0, max_disp)",
         "data": data_info,
-        "init": args.init,
+        "init": settings["init"],
         "validation": {"spec": val_spec, "scenes": [p.name for p in val_pairs], "at_end": last_val,
                        "note": "EPE (px) and bad-2.0 (%) at the validation spec's scale"},
         "train_wall_s": round(time.time() - t0, 1),
-        "command": command,
+        "command": commands[0] if len(commands) == 1 else commands,
         "torch": torch.__version__,
     }
     save_weights(net, out, meta)

@@ -7,9 +7,11 @@ network's own cost, % of valid ground-truth pixels (non-occluded where known) wr
 `val_triplet_err`, the training objective's error on held-out patch triplets (see `triplet_error`).
 Checkpoints (model, optimiser, RNG states, iteration) are written atomically to OUT/checkpoint.pt every
 --checkpoint-every iterations; --resume continues exactly (a different --iterations may be given on resume to
-lengthen or shorten the run; the lr drop moves with it). OUT/model.pt (+ .json) holds the final weights.
---init WEIGHTS starts a new run from trained weights instead of a random network (fine-tuning, e.g. the shipped
-weights on a user's own KITTI copy); the optimiser, the schedule and the sampler start afresh.
+lengthen or shorten the run; the lr drop moves with it; the other training settings come from the checkpoint and
+must not be given with other values). OUT/model.pt (+ .json) holds the final weights. A new run never writes into
+a folder holding a previous run's checkpoint or model, and every option, dataset and output path is checked before
+OUT is created. --init WEIGHTS starts a new run from trained weights instead of a random network (fine-tuning, e.g.
+the shipped weights on a user's own KITTI copy); the optimiser, the schedule and the sampler start afresh.
 """
 
 from __future__ import annotations
@@ -26,8 +28,23 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from learned.common import atomic_save, choose_device, load_checkpoint, load_state_dict, rng_state, seed_everything, set_rng_state
-from learned.splits import VALIDATION_SCENES
+from learned.common import (
+    atomic_save,
+    check_kind,
+    check_options,
+    check_output_file,
+    check_run_folder,
+    checkpoint_format,
+    choose_device,
+    load_checkpoint,
+    load_state_dict,
+    merge_settings,
+    open_log,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+)
+from learned.splits import VALIDATION_SCENES, is_held_out, training_indices
 from stereokit.errors import StereoKitError
 
 from .model import FastNet, build_model, mccnn_cost_volume
@@ -45,10 +62,7 @@ def default_shared_data() -> Path | None:
     return shared_data_dir()
 
 
-def is_validation_name(name: str) -> bool:
-    """True for a pair name that denotes a held-out scene (matched on its last path component, any case)."""
-    last = str(name).replace("\\", "/").rstrip("/").split("/")[-1].lower()
-    return any(last == v.lower() or last.endswith("-" + v.lower()) or last.endswith("_" + v.lower()) for v in VALIDATION_SCENES)
+is_validation_name = is_held_out  # the one rule of learned.splits, shared with the GC-Net trainer
 
 
 def loss_fn(model, left: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
@@ -119,11 +133,9 @@ def load_training_pairs(specs: list[str], right_views: bool = False) -> list:
     pairs = []
     for k, spec in enumerate(specs):
         ds = open_dataset(spec)
-        for i, name in enumerate(ds.names):
-            if is_validation_name(name):
-                continue
+        for i in training_indices(spec, ds.names)[0]:
             pair = ds[i]
-            if pair.gt is not None and not is_validation_name(pair.name):
+            if pair.gt is not None and not is_held_out(pair.name):
                 pair.meta["train_source"] = k
                 pairs.append(pair)
                 mirrored = right_reference(pair) if right_views else None
@@ -182,40 +194,67 @@ def init_from(model: torch.nn.Module, weights: str, arch: str, setting: str) -> 
     from .weights import load_model, shipped_weights
 
     path = shipped_weights(arch) if weights == "shipped" else Path(weights)
-    src = load_model(arch, None if weights == "shipped" else path, "cpu")  # missing / corrupt / other arch: its errors
+    try:
+        src = load_model(arch, None if weights == "shipped" else path, "cpu")  # missing / corrupt / other network
+    except StereoKitError as exc:
+        raise StereoKitError(f"--init: {exc}") from None
     if src.setting != setting:
         raise StereoKitError(f"--init: {path} holds MC-CNN-{arch} weights for the {src.setting!r} setting, "
                              f"not {setting!r}; train with --setting {src.setting}")
     load_state_dict(model, src.state_dict(), path)
 
 
+# Settings stored in each checkpoint; on --resume an option given again must match it, one left out is taken from it.
+SETTING_FLAGS = {
+    "arch": "--arch", "setting": "--setting", "datasets": "--dataset", "iterations": "--iterations",
+    "batch_size": "--batch-size", "lr": "--lr", "momentum": "--momentum", "seed": "--seed",
+    "augment": "--no-augment (augment)", "balance": "--balance", "right_views": "--right-views", "init": "--init",
+}
+DEFAULTS = {
+    "arch": "fast", "setting": "middlebury", "iterations": 20000, "batch_size": 128, "momentum": 0.9, "seed": 0,
+    "augment": True, "balance": False, "right_views": False, "init": None,
+}
+_POS_INT = {"integer": True, "positive": True}
+NUMERIC_OPTIONS = {
+    "iterations": _POS_INT, "batch_size": _POS_INT, "checkpoint_every": _POS_INT, "validate_every": _POS_INT,
+    "threads": _POS_INT, "validation_downscale": _POS_INT, "seed": {"integer": True}, "lr": {"positive": True},
+    "momentum": {},
+}
+RUN_FILES = ("checkpoint.pt", "model.pt")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="stereokit train mccnn", description=__doc__.split("\n")[0])
-    p.add_argument("--arch", choices=["fast", "acrt", "accurate"], default="fast")
-    p.add_argument("--setting", choices=["middlebury", "kitti"], default="middlebury")
+    p = argparse.ArgumentParser(
+        prog="stereokit train mccnn", description=__doc__.split("\n")[0],
+        epilog="A new run refuses an --out folder that already holds a checkpoint or model (resume it or choose "
+               "another folder). With --resume, --arch, --setting, --dataset, --batch-size, --lr, --momentum, "
+               "--seed, --balance, --no-augment, --right-views and --init left out are taken from the checkpoint and, if given, "
+               "must equal its values; --iterations may change (lengthen or shorten the run).")
+    p.add_argument("--arch", choices=["fast", "acrt", "accurate"], default=None, help="default fast")
+    p.add_argument("--setting", choices=["middlebury", "kitti"], default=None, help="default middlebury")
     p.add_argument("--dataset", action="append", default=None,
                    help="dataset spec with ground truth (repeatable); default: synthetic:200 plus the shared Middlebury scenes")
     p.add_argument("--validation", default=None,
                    help="dataset spec holding the held-out scenes (default: middlebury:<shared data>); 'none' to skip")
     p.add_argument("--validation-downscale", type=int, default=1, help="validate at 1/N resolution (faster)")
-    p.add_argument("--iterations", type=int, default=20000,
+    p.add_argument("--iterations", type=int, default=None,
                    help="SGD steps (default 20000); the learning rate drops to 1/10 after 12/14 of them")
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=None, help="default 128")
     p.add_argument("--lr", type=float, default=None, help="default: fast 0.002, acrt 0.003")
-    p.add_argument("--momentum", type=float, default=0.9)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--balance", action="store_true",
+    p.add_argument("--momentum", type=float, default=None, help="default 0.9")
+    p.add_argument("--seed", type=int, default=None, help="default 0")
+    p.add_argument("--balance", action="store_true", default=None,
                    help="draw the same number of samples from each --dataset (default: uniform over all pixels)")
-    p.add_argument("--no-augment", action="store_true", help="switch off the Middlebury augmentation")
-    p.add_argument("--right-views", action="store_true",
+    p.add_argument("--no-augment", action="store_true", default=None, help="switch off the Middlebury augmentation")
+    p.add_argument("--right-views", action="store_true", default=None,
                    help="also train on each pair seen from its right camera (mirrored), where its right GT is known")
     p.add_argument("--out", default="runs/mccnn", help="run directory (checkpoint.pt, log.jsonl, model.pt)")
     p.add_argument("--checkpoint-every", type=int, default=500)
     p.add_argument("--validate-every", type=int, default=2000)
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt (which must exist)")
     p.add_argument("--init", default=None,
                    help="start from these weights (an exported .pt or a checkpoint) instead of a random network; "
-                        "'shipped' for the shipped weights of --arch; ignored when --resume finds a checkpoint")
+                        "'shipped' for the shipped weights of --arch")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--device", default=None, help="cpu / cuda (default: CUDA when available)")
     p.add_argument("--export", default=None, help="also write the final weights (+ .json) to this path")
@@ -223,59 +262,85 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def given_settings(args: argparse.Namespace) -> dict:
+    """The settings given on the command line (left-out ones absent)."""
+    given = {
+        "arch": None if args.arch is None else ("acrt" if args.arch in ("acrt", "accurate") else "fast"),
+        "setting": args.setting, "datasets": args.dataset, "iterations": args.iterations,
+        "batch_size": args.batch_size, "lr": args.lr, "momentum": args.momentum, "seed": args.seed,
+        "augment": None if args.no_augment is None else False, "balance": args.balance,
+        "right_views": args.right_views, "init": args.init,
+    }
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def default_datasets() -> list[str]:
+    """synthetic:200 plus the shared Middlebury scenes when present."""
+    root = default_shared_data()
+    return ["synthetic:200"] + ([f"middlebury:{root}"] if root is not None else [])
+
+
+def load_resume(path: Path) -> tuple[dict, dict]:
+    """The MC-CNN checkpoint at `path` and its settings; another kind of file raises StereoKitError naming it."""
+    from .weights import checkpoint_config
+
+    ck = load_checkpoint(path)
+    check_kind(ck, path, "mccnn", kinds=("checkpoint",), flag="--resume")
+    return ck, checkpoint_config(ck, path)
+
+
+def run_config(args: argparse.Namespace, saved: dict | None, ckpt_path: Path) -> dict:
+    """The run's settings: defaults + the command line, or on resume the checkpoint's (see the --help epilog)."""
+    given = given_settings(args)
+    if saved is not None:
+        config = merge_settings(saved, given, DEFAULTS, SETTING_FLAGS, ckpt_path, free=("iterations",))
+    else:
+        config = {**DEFAULTS, **given}
+    config.setdefault("lr", LEARNING_RATES[config["arch"]])
+    config.setdefault("datasets", default_datasets())
+    config["offsets"] = OFFSETS[(config["setting"], config["arch"])]
+    return config
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    arch = "acrt" if args.arch in ("acrt", "accurate") else "fast"
+    check_options(args, NUMERIC_OPTIONS)
+    device = choose_device(args.device)
+    out = Path(args.out)
+    ckpt_path = out / "checkpoint.pt"
+    check_run_folder(out, RUN_FILES, args.resume, ("--resume", "--out"))
+    ck, saved = load_resume(ckpt_path) if args.resume else (None, None)
+    config = run_config(args, saved, ckpt_path)
+    arch, setting, iterations, lr0 = config["arch"], config["setting"], config["iterations"], config["lr"]
+    if ck is not None and int(ck["iteration"]) >= iterations:
+        raise StereoKitError(f"--resume: {ckpt_path} is at iteration {int(ck['iteration'])}, not below --iterations {iterations}")
+    if args.export:
+        check_output_file(args.export, "--export")
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = choose_device(args.device)
-    specs = args.dataset
-    if not specs:
-        specs = ["synthetic:200"]
-        root = default_shared_data()
-        if root is not None:
-            specs.append(f"middlebury:{root}")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt_path = out / "checkpoint.pt"
-    lr0 = args.lr if args.lr is not None else LEARNING_RATES[arch]
-    config = {
-        "arch": arch, "setting": args.setting, "datasets": specs, "iterations": args.iterations,
-        "batch_size": args.batch_size, "lr": lr0, "momentum": args.momentum, "seed": args.seed,
-        "augment": not args.no_augment, "balance": args.balance, "right_views": args.right_views,
-        "offsets": OFFSETS[(args.setting, arch)], "init": args.init,
-    }
 
-    seed_everything(args.seed)
-    model = build_model(arch, args.setting).to(device)
-    resuming = args.resume and ckpt_path.exists()
-    if args.init and not resuming:  # before the data load, so that a bad --init fails at once
-        init_from(model, args.init, arch, args.setting)
-    opt = torch.optim.SGD(model.parameters(), lr=lr0, momentum=args.momentum)
-    pairs = load_training_pairs(specs, args.right_views)
+    seed_everything(config["seed"])
+    model = build_model(arch, setting).to(device)
+    if config["init"] and ck is None:  # before the data load, so that a bad --init fails at once
+        init_from(model, config["init"], arch, setting)
+    opt = torch.optim.SGD(model.parameters(), lr=lr0, momentum=config["momentum"])
+    pairs = load_training_pairs(config["datasets"], config["right_views"])
     prepared = [(p.meta.get("train_source", 0), prepare_scene(p)) for p in pairs]
     prepared = [(src, sc) for src, sc in prepared if sc is not None]
     weights = None
-    if args.balance:  # every dataset spec gets the same share of the samples, whatever its pixel count
+    if config["balance"]:  # every dataset spec gets the same share of the samples, whatever its pixel count
         totals: dict[int, int] = {}
         for src, sc in prepared:
             totals[src] = totals.get(src, 0) + len(sc.ys)
         weights = [1.0 / totals[src] for src, _ in prepared]
-    augment = Augmentation() if (args.setting == "middlebury" and not args.no_augment) else Augmentation.identity()
-    sampler = PatchSampler([sc for _, sc in prepared], model.patch_size, OFFSETS[(args.setting, arch)], augment,
-                           seed=args.seed, scene_weights=weights)
+    augment = Augmentation() if (setting == "middlebury" and config["augment"]) else Augmentation.identity()
+    sampler = PatchSampler([sc for _, sc in prepared], model.patch_size, config["offsets"], augment,
+                           seed=config["seed"], scene_weights=weights)
     val_pairs = [] if args.validation == "none" else load_validation_pairs(args.validation, args.validation_downscale)
 
     command = "stereokit train mccnn " + " ".join(argv if argv is not None else sys.argv[1:])
     start, history, wall0, commands, avg_resumed = 0, [], 0.0, [command], -1.0
-    if resuming:
-        ck = load_checkpoint(ckpt_path, map_location=device)
-        saved = json.loads(ck["config"])
-        for key in ("arch", "setting", "batch_size", "seed"):
-            if saved.get(key) != config[key]:
-                raise StereoKitError(f"--resume: {ckpt_path} was trained with {key}={saved.get(key)!r}, not {config[key]!r}")
-        if int(ck["iteration"]) >= args.iterations:
-            raise StereoKitError(f"--resume: {ckpt_path} is at iteration {int(ck['iteration'])}, not below --iterations {args.iterations}")
+    if ck is not None:
         # A different --iterations (a longer or shorter run) is allowed; the lr drop moves with it.
         load_state_dict(model, ck["model"], ckpt_path)
         opt.load_state_dict(ck["optimizer"])
@@ -286,17 +351,18 @@ def main(argv: list[str] | None = None) -> int:
         avg_resumed = float(ck.get("loss_avg", -1.0))
 
     def save_checkpoint(it: int, wall: float) -> None:
-        atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "rng": rng_state(),
-                     "sampler": sampler.state(), "iteration": it, "config": json.dumps(config),
+        atomic_save({"format": checkpoint_format("mccnn"), "model": model.state_dict(), "optimizer": opt.state_dict(),
+                     "rng": rng_state(), "sampler": sampler.state(), "iteration": it, "config": json.dumps(config),
                      "history": json.dumps(history), "wall": wall,
                      "commands": json.dumps(commands), "loss_avg": -1.0 if avg is None else avg}, ckpt_path)
 
     from tqdm import tqdm
 
-    drop_at = int(round(args.iterations * 12 / 14))
-    log = open(out / "log.jsonl", "a")
+    drop_at = int(round(iterations * 12 / 14))
+    out.mkdir(parents=True, exist_ok=True)  # everything above checked: a failed start leaves nothing behind
+    log = open_log(out / "log.jsonl", history)
     t0 = time.time() - wall0
-    bar = tqdm(range(start, args.iterations), initial=start, total=args.iterations, disable=args.no_progress,
+    bar = tqdm(range(start, iterations), initial=start, total=iterations, disable=args.no_progress,
                desc=f"mccnn-{arch}", dynamic_ncols=True, mininterval=5.0)
     avg = None if avg_resumed < 0 else avg_resumed
     val_err = history[-1]["val_bad2"] if history and "val_bad2" in history[-1] else float("nan")
@@ -305,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     for it in bar:
         for g in opt.param_groups:
             g["lr"] = lr0 if it < drop_at else lr0 / 10
-        b = sampler.draw(args.batch_size)
+        b = sampler.draw(config["batch_size"])
         left, pos, neg = (torch.from_numpy(b[k]).to(device) for k in ("left", "pos", "neg"))
         loss = loss_fn(model, left, pos, neg)
         opt.zero_grad(set_to_none=True)
@@ -314,13 +380,13 @@ def main(argv: list[str] | None = None) -> int:
         lv = float(loss.detach())
         avg = lv if avg is None else 0.99 * avg + 0.01 * lv
         done = it + 1
-        if val_pairs and (done % args.validate_every == 0 or done == args.iterations):
+        if val_pairs and (done % args.validate_every == 0 or done == iterations):
             val_err = wta_error(model, val_pairs, device=device)
             val_triplet = triplet_error(model, val_pairs, config["offsets"], device=device)
             model.train()
-        if done % args.checkpoint_every == 0 or done == args.iterations or (val_pairs and done % args.validate_every == 0):
+        if done % args.checkpoint_every == 0 or done == iterations or (val_pairs and done % args.validate_every == 0):
             rec = {"iteration": done, "loss": avg, "lr": opt.param_groups[0]["lr"], "wall_s": round(time.time() - t0, 1)}
-            if val_pairs and (done % args.validate_every == 0 or done == args.iterations):
+            if val_pairs and (done % args.validate_every == 0 or done == iterations):
                 rec["val_bad2"] = val_err
                 rec["val_triplet_err"] = val_triplet
             history.append(rec)
@@ -332,9 +398,9 @@ def main(argv: list[str] | None = None) -> int:
     log.close()
     wall = time.time() - t0
     meta = {
-        "arch": arch, "setting": args.setting, "data": specs, "validation_scenes": list(VALIDATION_SCENES),
-        "iterations": args.iterations, "batch_size": args.batch_size, "seed": args.seed, "lr": lr0, "init": args.init,
-        "wall_time_s": round(wall, 1), "final_loss": avg,
+        "arch": arch, "setting": setting, "data": config["datasets"], "validation_scenes": list(VALIDATION_SCENES),
+        "iterations": iterations, "batch_size": config["batch_size"], "seed": config["seed"], "lr": lr0,
+        "init": config["init"], "wall_time_s": round(wall, 1), "final_loss": avg,
         "validation": {"metric": "WTA of the network cost, % pixels with |d - gt| > 2 on the held-out scenes",
                        "bad2": val_err if val_pairs else None,
                        "triplet_err": val_triplet if val_pairs else None,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from pathlib import Path
 
 import torch
 
-from learned.common import WEIGHTS_DIR, choose_device, load_checkpoint, load_state_dict, weights_path
+from learned.common import WEIGHTS_DIR, check_kind, choose_device, load_checkpoint, load_state_dict, weights_path
 from stereokit.errors import StereoKitError
 
 from .model import build_model
@@ -22,6 +23,17 @@ def shipped_weights(arch: str) -> Path:
     return WEIGHTS_DIR / f"mccnn_{arch}.pt"
 
 
+def checkpoint_config(obj: dict, path: str | os.PathLike) -> dict:
+    """The training settings stored in an MC-CNN checkpoint (a JSON string); StereoKitError if unreadable."""
+    try:
+        cfg = json.loads(obj["config"])
+    except (KeyError, TypeError, ValueError):
+        cfg = None
+    if not isinstance(cfg, dict):
+        raise StereoKitError(f"{path} is an MC-CNN checkpoint without readable settings (its config)")
+    return cfg
+
+
 def model_from_file(path: str | os.PathLike, arch: str | None = None, device=None):
     """Build the network a weights file describes and load it (torch.load weights_only=True).
 
@@ -31,14 +43,13 @@ def model_from_file(path: str | os.PathLike, arch: str | None = None, device=Non
     """
     path = Path(path)
     obj = load_checkpoint(path)
+    kind = check_kind(obj, path, "mccnn", bare_ok=True)  # another network's file: say so, by its format field
     setting, in_ch = None, 1
-    if "state_dict" in obj:
-        state = obj["state_dict"]
+    if kind == "weights" or (kind is None and "state_dict" in obj):
+        state = obj.get("state_dict")
         file_arch, setting, in_ch = obj.get("arch"), obj.get("setting"), int(obj.get("in_channels", 1))
-    elif "model" in obj and "config" in obj:
-        import json
-
-        state, cfg = obj["model"], json.loads(obj["config"])
+    elif kind == "checkpoint":
+        state, cfg = obj.get("model"), checkpoint_config(obj, path)
         file_arch, setting = cfg.get("arch"), cfg.get("setting")
     else:
         state, file_arch = obj, None

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-import numbers
 import os
 import random
 import re
@@ -15,6 +13,7 @@ import numpy as np
 import torch
 
 from stereokit.errors import StereoKitError
+from stereokit.validation import check_number  # noqa: F401  (re-exported: the trainers and matchers use it)
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
@@ -59,18 +58,6 @@ def choose_device(device: str | torch.device | int | None = None) -> torch.devic
         return dev
     # meta, xla, ... parse but hold no data or are not set up here: the network could not run on them
     raise StereoKitError(f"device {device!r} is not available; {where}")
-
-
-def check_number(name: str, value, *, integer: bool = False, positive: bool = False) -> float | int:
-    """`value` as a finite number >= 0 (> 0 when `positive`; an int when `integer`), else StereoKitError naming
-    `name`: a string such as "x" from the command line would otherwise fail deep inside NumPy or torch."""
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-    if ok and integer:
-        ok = float(value).is_integer()
-    if ok and (value > 0 if positive else value >= 0):
-        return int(value) if integer else float(value)
-    kind = ("a positive " if positive else "a non-negative ") + ("integer" if integer else "number")
-    raise StereoKitError(f"{name} must be {kind}, got {value!r}")
 
 
 def check_bool(name: str, value) -> bool:

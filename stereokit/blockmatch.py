@@ -200,7 +200,8 @@ def _block_match_kernel(left, rrev, bits_proto, base0, w, min_disp, nd, r, squar
                 bc = b - kf[kb]  # K * cost: K is a power of two, so K * cost * factor rounds as cost * factor
                 if uniqueness > 0:
                     s2 = second[x]
-                    if s2 < inf and s2 - kf[int(s2) & kmask] <= bc * factor:  # a tie is ambiguous, as in _wta_pixel
+                    s2c = s2 - kf[int(s2) & kmask]
+                    if s2 < inf and (s2c < bc * factor or s2c == bc):  # a tie is ambiguous, as in _wta_pixel
                         out_left[y, x] = np.float32(np.nan)
                         continue
                 delta = 0.0

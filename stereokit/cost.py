@@ -30,7 +30,7 @@ from numba.core.errors import NumbaIRAssumptionWarning
 from numba.extending import intrinsic, overload
 
 from .errors import StereoKitError
-from .pair import check_same_dtype, full_scale, to_float, to_gray
+from .pair import check_image_dtype, check_same_dtype, full_scale, to_float, to_gray
 
 PIXEL_COSTS = ("ad", "sd", "census")
 WINDOW_COSTS = ("sad", "ssd", "ncc", "census")
@@ -256,6 +256,8 @@ def _window_size(window, name: str) -> tuple[int, int]:
             window = int(parts[0]) if len(parts) == 1 else tuple(int(p) for p in parts)
         except ValueError:
             raise StereoKitError(f"{name} must look like 9 or 9x7, got {window!r}") from None
+    if isinstance(window, (bool, np.bool_)):
+        raise StereoKitError(f"{name} must be an odd integer or a (width, height) pair, got {window!r}")
     if isinstance(window, (int, np.integer)):
         ww = wh = int(window)
     else:
@@ -275,6 +277,7 @@ def _as_image(img: np.ndarray, which: str, scale: float | None = None, any_range
         img = img[:, :, 0]
     if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] != 3) or img.size == 0:
         raise StereoKitError(f"{which} image must be a non-empty H x W or H x W x 3 array, got shape {img.shape}")
+    check_image_dtype(img, which)
     if np.issubdtype(img.dtype, np.floating) and not np.all(np.isfinite(img)):
         raise StereoKitError(f"{which} image contains NaN or inf values")
     if any_range and np.issubdtype(img.dtype, np.floating):
@@ -311,6 +314,10 @@ def census_transform(image: np.ndarray, window: int | tuple[int, int] = (9, 7)) 
 
 def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Element-wise Hamming distance between two uint64 (H, W) census images, as uint64."""
+    a, b = np.asarray(a), np.asarray(b)
+    for name, arr in (("a", a), ("b", b)):
+        if arr.dtype.kind != "u":  # a cast from float or signed ints would invent bits
+            raise StereoKitError(f"hamming needs unsigned integer census codes, {name} is {arr.dtype}")
     a = np.ascontiguousarray(a, dtype=np.uint64)
     b = np.ascontiguousarray(b, dtype=np.uint64)
     if a.shape != b.shape or a.ndim != 2:
@@ -336,7 +343,7 @@ def cost_volume(
     least 3). `census_window` is the census transform's window. Images: uint8, uint16 or float, gray or RGB (see the
     module docstring for how colour is used). Cells whose centre match falls outside the right image are +inf.
     """
-    if cost not in _KIND:
+    if not isinstance(cost, str) or cost not in _KIND:
         raise StereoKitError(f"unknown cost {cost!r}; choose one of {', '.join(COSTS)}")
     left_f, right_f = _as_pair(left, right)
     from .validation import check_disparity_range

@@ -12,7 +12,7 @@ import numpy as np
 from numba import njit, prange
 
 from .errors import StereoKitError
-from .validation import check_cost_volume
+from .validation import check_cost_volume, check_min_disp, check_number
 
 SUBPIXEL = ("parabola", "equiangular", None)
 _SUBPIXEL_CODE = {None: 0, "none": 0, "parabola": 1, "equiangular": 2}
@@ -62,7 +62,8 @@ def _wta_pixel(c, min_disp, subpixel, uniqueness, factor):
     if uniqueness > 0:
         limit = c[kb] * factor
         for k in range(nd):
-            if (k < kb - 1 or k > kb + 1) and c[k] <= limit:  # <=, as OpenCV: an exact tie (flat cost) is ambiguous
+            # strictly below the limit, as OpenCV's SGBM; an exact tie with the best is ambiguous too (flat costs)
+            if (k < kb - 1 or k > kb + 1) and (c[k] < limit or c[k] == best):
                 return np.float32(np.nan)
     delta = 0.0
     if subpixel > 0 and 0 < kb < nd - 1:
@@ -110,9 +111,9 @@ def _lr_kernel(dl, dr, threshold, out):
 
 def _wta_options(subpixel: str | None, uniqueness: float) -> int:
     """The kernel's subpixel code, after checking the options winner_takes_all and disparity_with_lr_check share."""
-    if subpixel not in _SUBPIXEL_CODE:
+    if not (subpixel is None or isinstance(subpixel, str)) or subpixel not in _SUBPIXEL_CODE:
         raise StereoKitError(f"unknown subpixel method {subpixel!r}; choose parabola, equiangular or None")
-    if not 0.0 <= float(uniqueness) < 100.0:
+    if check_number("uniqueness", uniqueness) >= 100.0:
         raise StereoKitError(f"uniqueness must be a percentage in [0, 100), got {uniqueness}")
     return _SUBPIXEL_CODE[subpixel]
 
@@ -126,12 +127,13 @@ def winner_takes_all(
     choice for smooth costs like SSD, NCC or SGM-aggregated costs), ``"equiangular"`` (a symmetric V, better for
     costs linear in the offset: SAD, census) or None. The offset is clamped to +-0.5 and skipped at the range ends.
     `uniqueness` (percent, OpenCV's uniquenessRatio): a pixel is invalid when some disparity more than one away
-    from the best costs less than ``best * 100 / (100 - uniqueness)``; 0 disables the test.
+    from the best costs less than ``best * 100 / (100 - uniqueness)`` or exactly as much as the best (a tie: flat or
+    saturated windows); 0 disables the test.
     """
     code = _wta_options(subpixel, uniqueness)
     volume = check_cost_volume(volume, scan_values=True)
     out = np.empty(volume.shape[:2], dtype=np.float32)
-    _disparity_kernel(volume, int(min_disp), code, float(uniqueness), -1.0, True, False, out, out)
+    _disparity_kernel(volume, check_min_disp(min_disp), code, float(uniqueness), -1.0, True, False, out, out)
     return out
 
 
@@ -140,7 +142,7 @@ def right_disparity(volume: np.ndarray, min_disp: int = 0) -> np.ndarray:
     where no disparity maps inside the left image."""
     volume = check_cost_volume(volume, scan_values=True)
     out = np.empty(volume.shape[:2], dtype=np.float32)
-    _disparity_kernel(volume, int(min_disp), 0, 0.0, -1.0, False, True, out, out)
+    _disparity_kernel(volume, check_min_disp(min_disp), 0, 0.0, -1.0, False, True, out, out)
     return out
 
 
@@ -151,8 +153,7 @@ def left_right_check(disp_left: np.ndarray, disp_right: np.ndarray, threshold: f
     dr = np.asarray(disp_right, dtype=np.float32)
     if dl.shape != dr.shape or dl.ndim != 2:
         raise StereoKitError(f"left and right disparities must be 2-D of one shape, got {dl.shape} and {dr.shape}")
-    if not threshold >= 0:
-        raise StereoKitError(f"the left-right threshold must be >= 0 px, got {threshold}")
+    threshold = check_number("the left-right threshold (px)", threshold)
     out = np.empty_like(dl)
     _lr_kernel(np.ascontiguousarray(dl), np.ascontiguousarray(dr), float(threshold), out)
     return out
@@ -168,11 +169,10 @@ def disparity_with_lr_check(
     """`left_right_check(winner_takes_all(volume, ...), right_disparity(volume), lr_threshold)` in one pass over
     the volume (the same per-pixel code, fused so the volume is read from memory once)."""
     code = _wta_options(subpixel, uniqueness)
-    if not lr_threshold >= 0:
-        raise StereoKitError(f"the left-right threshold must be >= 0 px, got {lr_threshold}")
+    lr_threshold = check_number("the left-right threshold (px)", lr_threshold)
     volume = check_cost_volume(volume, scan_values=True)
     left = np.empty(volume.shape[:2], dtype=np.float32)
     right = np.empty(volume.shape[:2], dtype=np.float32)
-    _disparity_kernel(volume, int(min_disp), code, float(uniqueness), float(lr_threshold),
+    _disparity_kernel(volume, check_min_disp(min_disp), code, float(uniqueness), float(lr_threshold),
                       True, True, left, right)
     return left

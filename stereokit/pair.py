@@ -30,6 +30,13 @@ class Calibration:
         return z.astype(np.float32)
 
 
+def check_image_dtype(img: np.ndarray, which: str) -> None:
+    """Refuse image types other than uint8, uint16 and real floats: their intensity scale is unknown (an int32
+    image would be compared 255 times too coarsely) or meaningless (bool, complex, object)."""
+    if not (img.dtype in (np.uint8, np.uint16) or img.dtype.kind == "f"):
+        raise StereoKitError(f"{which} image has dtype {img.dtype}; expected uint8, uint16 or float")
+
+
 def _check_image(img: np.ndarray, which: str) -> np.ndarray:
     if img is None:
         raise StereoKitError(f"{which} image is missing")
@@ -40,8 +47,7 @@ def _check_image(img: np.ndarray, which: str) -> np.ndarray:
         raise StereoKitError(f"{which} image must be 2-D (gray) or H x W x 3 (RGB), got shape {img.shape}")
     if img.size == 0 or img.shape[0] == 0 or img.shape[1] == 0:
         raise StereoKitError(f"{which} image is empty (shape {img.shape})")
-    if img.dtype == np.bool_ or not (img.dtype in (np.uint8, np.uint16) or np.issubdtype(img.dtype, np.floating)):
-        raise StereoKitError(f"{which} image has dtype {img.dtype}; expected uint8, uint16 or float")
+    check_image_dtype(img, which)
     if np.issubdtype(img.dtype, np.floating):
         if not np.all(np.isfinite(img)):
             raise StereoKitError(f"{which} image contains NaN or inf values")

@@ -16,6 +16,7 @@ from numba import njit, prange
 
 from .disparity import _lr_consistent
 from .errors import StereoKitError
+from .validation import check_cost_volume, check_min_disp, check_number
 
 CORRECT, MISMATCH, OCCLUSION = 0, 1, 2
 
@@ -25,7 +26,7 @@ _DIRS16 = np.array([(0, 1), (1, 1), (1, 0), (1, -1), (0, -1), (-1, -1), (-1, 0),
 
 
 @njit(cache=True, parallel=True)
-def _lr_labels(dl, dr, tol):
+def _lr_labels(dl, dr, tol, min_disp):
     H, W = dl.shape
     out = np.zeros((H, W), np.uint8)
     for y in prange(H):
@@ -38,25 +39,27 @@ def _lr_labels(dl, dr, tol):
             lab = OCCLUSION
             for xr2 in range(W):
                 d2 = dr[y, xr2]
-                if np.isfinite(d2) and abs(x - xr2 - d2) <= tol and x - xr2 >= 0:
+                if np.isfinite(d2) and abs(x - xr2 - d2) <= tol and x - xr2 >= min_disp:
                     lab = MISMATCH
                     break
             out[y, x] = lab
     return out
 
 
-def lr_labels(disp_left: np.ndarray, disp_right: np.ndarray, tolerance: float = 1.0) -> np.ndarray:
+def lr_labels(disp_left: np.ndarray, disp_right: np.ndarray, tolerance: float = 1.0, min_disp: int = 0) -> np.ndarray:
     """uint8 labels: 0 correct (|d - D_R(x - d)| <= tolerance), 1 mismatch, 2 occlusion.
 
-    A failing pixel is a mismatch when some disparity d' passes the check (|d' - D_R(x - d')| <= tolerance,
-    tested through every right pixel whose disparity maps back onto x), an occlusion otherwise (paper, sec. 3.3.3).
-    `disp_right` is the right view's disparity (its pixel x matches left x + d).
+    A failing pixel is a mismatch when some disparity d' >= `min_disp` (the searched range's start) passes the check
+    (|d' - D_R(x - d')| <= tolerance, tested through every right pixel whose disparity maps back onto x), an
+    occlusion otherwise (paper, sec. 3.3.3). `disp_right` is the right view's disparity (its pixel x matches left
+    x + d).
     """
     dl = np.asarray(disp_left, np.float32)
     dr = np.asarray(disp_right, np.float32)
     if dl.shape != dr.shape or dl.ndim != 2:
         raise StereoKitError(f"left and right disparities must be 2-D of one shape, got {dl.shape} and {dr.shape}")
-    return _lr_labels(dl, dr, np.float32(tolerance))
+    tol = check_number("tolerance", tolerance)
+    return _lr_labels(dl, dr, np.float32(tol), check_min_disp(min_disp))
 
 
 @njit(cache=True)
@@ -98,7 +101,8 @@ def _interpolate(disp, labels, dirs, border):
                             break
                         yy += dy
                         xx += dx
-                out[y, x] = np.median(buf[:n]) if n > 0 else np.nan
+                # MC-CNN's code takes vals[n / 2] of the sorted values: a real neighbour, never the mean of two
+                out[y, x] = np.sort(buf[:n])[n // 2] if n > 0 else np.nan
     return out
 
 
@@ -112,10 +116,13 @@ def interpolate_lr(disp: np.ndarray, labels: np.ndarray, border: int = 0) -> np.
     extrapolation does the same). border=0 is the paper's rule everywhere.
     """
     d = np.asarray(disp, np.float32)
-    lab = np.asarray(labels, np.uint8)
-    if d.shape != lab.shape:
-        raise StereoKitError(f"disparity {d.shape} and labels {lab.shape} differ in shape")
-    return _interpolate(d, lab, _DIRS16, int(border))
+    lab = np.asarray(labels)
+    if d.ndim != 2 or d.shape != lab.shape:
+        raise StereoKitError(f"disparity {d.shape} and labels {lab.shape} must be 2-D of one shape")
+    if lab.size and not np.isin(lab, (CORRECT, MISMATCH, OCCLUSION)).all():
+        raise StereoKitError("labels must be those of lr_labels: 0 correct, 1 mismatch, 2 occlusion")
+    border = check_number("border", border, integer=True)
+    return _interpolate(d, lab.astype(np.uint8), _DIRS16, int(border))
 
 
 @njit(cache=True, parallel=True)
@@ -145,10 +152,10 @@ def subpixel_parabola(disp: np.ndarray, cost_volume: np.ndarray, min_disp: int =
     """d - (C+ - C-) / (2 (C+ - 2 C + C-)) at the (rounded) disparity of each pixel (paper, sec. 3.3.4); pixels at
     the range's ends, next to +inf costs or at a non-convex triple keep their value."""
     d = np.asarray(disp, np.float32)
-    vol = np.asarray(cost_volume, np.float32)
-    if vol.ndim != 3 or vol.shape[:2] != d.shape:
+    vol = check_cost_volume(cost_volume, scan_values=True)
+    if vol.shape[:2] != d.shape:
         raise StereoKitError(f"cost volume {vol.shape} does not match disparity {d.shape}")
-    return _subpixel(d, vol, int(min_disp))
+    return _subpixel(d, vol, check_min_disp(min_disp))
 
 
 @njit(cache=True, parallel=True)
@@ -186,9 +193,10 @@ def thresholded_gaussian(disp: np.ndarray, sigma: float, threshold: float) -> np
     d = np.asarray(disp, np.float32)
     if d.ndim != 2:
         raise StereoKitError(f"disparity must be 2-D, got shape {d.shape}")
-    if not sigma > 0 or not threshold > 0:
-        raise StereoKitError(f"sigma and threshold must be positive, got {sigma}, {threshold}")
-    r = int(np.ceil(3 * sigma))
+    sigma = check_number("sigma", sigma, positive=True)
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.integer, np.floating)) or not threshold > 0:
+        raise StereoKitError(f"threshold must be a positive number (inf: no threshold), got {threshold!r}")
+    r = int(min(np.ceil(3 * sigma), max(d.shape)))  # a wider window adds no pixel
     g = np.arange(-r, r + 1, dtype=np.float64)
     kernel = np.exp(-(g[:, None] ** 2 + g[None, :] ** 2) / (2 * sigma * sigma))
     return _tgauss(d, kernel, r, np.float32(threshold)).astype(np.float32)

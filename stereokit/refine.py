@@ -12,6 +12,7 @@ from numba import njit, prange
 
 from .errors import StereoKitError
 from .fill import fill_invalid_background
+from .validation import check_number
 
 
 def _check_disparity(disp: np.ndarray) -> np.ndarray:
@@ -79,12 +80,13 @@ def median_filter(disp: np.ndarray, size: int = 3) -> np.ndarray:
     window is full and valid and the exact valid-only median elsewhere.
     """
     disp = _check_disparity(disp)
-    if int(size) != size or size < 1 or size % 2 == 0:
+    size = check_number("median size", size, integer=True, positive=True)
+    if size % 2 == 0:
         raise StereoKitError(f"median size must be an odd positive integer, got {size}")
-    size = int(size)
     if size == 1:
         return disp.copy()
-    r = size // 2
+    r = min(size // 2, max(disp.shape))  # a window past every border covers the whole image: no larger buffer
+    size = 2 * r + 1
     out = np.empty_like(disp)
     h, w = disp.shape
     if size > 5 or h <= 2 * r or w <= 2 * r:
@@ -106,8 +108,12 @@ def median_filter(disp: np.ndarray, size: int = 3) -> np.ndarray:
 def remove_speckles(disp: np.ndarray, max_size: int = 100, max_diff: float = 1.0) -> np.ndarray:
     """Invalidate connected regions of at most `max_size` pixels (4-connectivity, neighbours within `max_diff` px
     belong to one region): the small isolated blobs mismatches leave. cv2.filterSpeckles on a 1/16-px int16 copy
-    (OpenCV's own fixed-point format; ranges wider than 2047 px use a coarser step). 0 max_size disables it."""
+    (OpenCV's own fixed-point format; ranges wider than 2047 px use a coarser step), so, as in OpenCV, neighbours
+    are compared after each is rounded to 1/16 px: `max_diff` holds to within 1/16 px. 0 max_size disables it."""
     disp = _check_disparity(disp)
+    max_size = check_number("speckle max_size", max_size, integer=True)
+    max_diff = check_number("speckle max_diff", max_diff)
+    max_size = min(max_size, disp.size)  # cv2 takes a C int; a region cannot be larger than the image
     if max_size <= 0:
         return disp.copy()
     valid = np.isfinite(disp)

@@ -10,6 +10,28 @@ import numpy as np
 from .errors import StereoKitError
 
 
+def check_number(name: str, value, *, integer: bool = False, positive: bool = False) -> float | int:
+    """`value` as a finite number >= 0 (> 0 when `positive`; an int when `integer`), else StereoKitError naming
+    `name`: a string such as "x" from the command line would otherwise fail deep inside NumPy, Numba or torch."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    if ok and integer:
+        ok = float(value).is_integer()
+    if ok and (value > 0 if positive else value >= 0):
+        return int(value) if integer else float(value)
+    kind = ("a positive " if positive else "a non-negative ") + ("integer" if integer else "number")
+    raise StereoKitError(f"{name} must be {kind}, got {value!r}")
+
+
+def check_min_disp(min_disp) -> int:
+    """`min_disp` as an int (integral floats such as 2.0 accepted), else StereoKitError: 1.5 or "2" would shift or
+    break the disparities silently."""
+    if isinstance(min_disp, bool) or not isinstance(min_disp, numbers.Real) or not float(min_disp).is_integer():
+        raise StereoKitError(f"min_disp must be an integer, got {min_disp!r}")
+    if abs(min_disp) > 2**31:
+        raise StereoKitError(f"min_disp {min_disp} is out of range")
+    return int(min_disp)
+
+
 def check_disparity_range(width: int, max_disp: int, min_disp: int = 0) -> tuple[int, int]:
     """Validate a disparity search range `[min_disp, min_disp + max_disp)` for an image `width` pixels wide.
 
@@ -20,9 +42,8 @@ def check_disparity_range(width: int, max_disp: int, min_disp: int = 0) -> tuple
             max_disp = int(max_disp)
         else:
             raise StereoKitError(f"max_disp must be a positive integer, got {max_disp!r}")
-    if not isinstance(min_disp, numbers.Integral) or isinstance(min_disp, bool):
-        raise StereoKitError(f"min_disp must be an integer, got {min_disp!r}")
-    max_disp, min_disp = int(max_disp), int(min_disp)
+    min_disp = check_min_disp(min_disp)
+    max_disp = int(max_disp)
     if max_disp <= 0:
         raise StereoKitError(f"max_disp must be a positive integer, got {max_disp}")
     if max_disp >= width:

@@ -195,3 +195,17 @@ def test_windowed_costs_do_not_depend_on_the_thread_count():
     finally:
         numba.set_num_threads(top)
     assert np.array_equal(one, many)  # bit for bit: the bands follow the height, not the threads
+
+
+def test_unsupported_image_types_and_options_are_refused():
+    a = np.array([[10, 20, 30, 40]], np.uint8)
+    b = a + 10
+    for dtype in (np.int32, np.int16, np.bool_, np.complex64):
+        with pytest.raises(StereoKitError, match="dtype"):
+            cost_volume(a.astype(dtype), b.astype(dtype), 1, cost="ad")
+    with pytest.raises(StereoKitError, match="window"):
+        cost_volume(a, b, 1, cost="sad", window=True)
+    with pytest.raises(StereoKitError, match="unknown cost"):
+        cost_volume(a, b, 1, cost=["ad"])
+    with pytest.raises(StereoKitError, match="unsigned"):
+        hamming(np.array([[1.9, np.nan]]), np.zeros((1, 2), np.uint64))

@@ -215,3 +215,31 @@ def test_wta_matches_reference_on_random_volume(subpixel, uniqueness):
     vol[0, 0] = np.inf
     got = winner_takes_all(vol, -2, subpixel, uniqueness)
     np.testing.assert_allclose(got, reference_wta(vol, -2, subpixel, uniqueness), atol=1e-6)
+
+
+def test_uniqueness_limit_is_strict_and_exact_ties_are_ambiguous():
+    # exactly at the limit best * 100 / (100 - u) is not "less than" it: kept (OpenCV SGBM's strict test)
+    assert winner_takes_all(np.array([[[1, 5, 2]]], np.float32), 0, None, 50)[0, 0] == 0
+    # an exact tie with the best cost more than one disparity away: ambiguous, whatever the ratio
+    flat = np.zeros((1, 1, 6), np.float32)
+    assert np.isnan(winner_takes_all(flat, 0, None, 10)[0, 0])
+    assert np.isnan(winner_takes_all(np.array([[[3, 9, 3]]], np.float32), 0, None, 1)[0, 0])
+
+
+@pytest.mark.parametrize(
+    "call, words",
+    [
+        (lambda v: winner_takes_all(v, 1.5), "min_disp"),
+        (lambda v: winner_takes_all(v, "2"), "min_disp"),
+        (lambda v: winner_takes_all(v, None), "min_disp"),
+        (lambda v: right_disparity(v, 0.5), "min_disp"),
+        (lambda v: winner_takes_all(v, 0, uniqueness="a"), "uniqueness"),
+        (lambda v: winner_takes_all(v, 0, subpixel=["parabola"]), "subpixel"),
+        (lambda v: left_right_check(v[..., 0], v[..., 0], "a"), "threshold"),
+    ],
+)
+def test_bad_options_name_themselves(call, words):
+    vol = np.random.default_rng(0).random((3, 6, 4), dtype=np.float32)
+    with pytest.raises(StereoKitError, match=words):
+        call(vol)
+    assert winner_takes_all(vol, 2.0)[0, 0] >= 2  # an integral float is an integer

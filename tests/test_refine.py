@@ -81,3 +81,20 @@ def test_median_fast_path_is_exact(size):
     disp = (rng.random((40, 50)) * 60).astype(np.float32)
     disp[rng.random(disp.shape) < 0.02] = np.nan
     np.testing.assert_array_equal(median_filter(disp, size), reference_median(disp, size))
+
+
+def test_refinement_options_are_checked():
+    d = np.random.default_rng(0).random((5, 6), dtype=np.float32) * 10
+    for call, words in [
+        (lambda: median_filter(d, None), "median size"),
+        (lambda: median_filter(d, 4), "odd"),
+        (lambda: remove_speckles(d, 10, np.nan), "max_diff"),
+        (lambda: remove_speckles(d, 10, -1), "max_diff"),
+        (lambda: remove_speckles(d, 2.5), "max_size"),
+    ]:
+        with pytest.raises(StereoKitError, match=words):
+            call()
+    # windows and regions larger than the image are the whole image, not a crash
+    whole = median_filter(d, 100001)
+    assert np.all(whole == np.sort(d.ravel())[(d.size - 1) // 2])  # the lower median of all 30 values
+    assert np.isnan(remove_speckles(d, 2**40, 100.0)).all()  # one region of 30 pixels <= max_size: removed

@@ -123,7 +123,7 @@ def stereo_method(vol: np.ndarray, left: np.ndarray, right: np.ndarray, p: dict,
         if p["lr_interpolate"]:
             # Occlusions in the left band whose range the image edge cuts are filled from the right (interpolate_lr).
             border = min_disp + max_disp - 1 if lr_border else 0
-            disp = interpolate_lr(disp, lr_labels(disp, disp_right), border=border)
+            disp = interpolate_lr(disp, lr_labels(disp, disp_right, min_disp=min_disp), border=border)
         else:  # sgm's check: the failures invalid, with no need to tell occlusions from mismatches
             disp = left_right_check(disp, disp_right)
     disp = subpixel_parabola(disp, vol_left, min_disp)

@@ -53,7 +53,7 @@ import numpy as np
 
 from stereokit.errors import StereoKitError
 from stereokit.fill import fill_invalid_background
-from stereokit.pair import as_mask
+from stereokit.pair import as_mask, check_ground_truth
 
 METRIC_KEYS: tuple[str, ...] = (
     "D1-all",
@@ -285,21 +285,11 @@ def _as_disparity(arr, what: str) -> np.ndarray:
 
 
 def as_ground_truth(gt) -> np.ndarray:
-    """Ground truth as float32 (H, W), NaN / inf unknown; refuses raw integer encodings and negative values."""
-    raw = np.asarray(gt)
-    if raw.dtype.kind in "iub":
-        raise StereoKitError(
-            f"ground truth is {raw.dtype}, a raw encoding rather than disparities in pixels: convert it at I/O "
-            "(stereokit.io.read_disparity turns a KITTI PNG into float32 / 256 with NaN for invalid)"
-        )
-    g = _as_disparity(raw, "ground truth")
-    with np.errstate(invalid="ignore"):
-        neg = np.isfinite(g) & (g < 0)
-    if neg.any():
-        raise StereoKitError(
-            f"ground truth has {int(neg.sum())} negative values (min {float(g[neg].min()):g}): disparities are "
-            ">= 0 and unknown pixels must be NaN, not -1 or another sentinel"
-        )
+    """Ground truth as float32 (H, W), NaN where unknown (`stereokit.pair.check_ground_truth`: raw integer
+    encodings and negative sentinels are refused)."""
+    g = check_ground_truth(gt)
+    if g.ndim != 2:
+        raise StereoKitError(f"ground truth must be a 2-D (H, W) disparity map, got shape {g.shape}")
     return g
 
 

@@ -30,6 +30,29 @@ class Calibration:
         return z.astype(np.float32)
 
 
+def check_ground_truth(gt) -> np.ndarray:
+    """Ground truth as a float32 copy in pixels, NaN where unknown (NaN or +-inf in the input). Integer arrays (a raw
+    KITTI PNG holds 256 x the disparity) and negative values (a -1 sentinel) are refused: convert at I/O."""
+    raw = np.asarray(gt)
+    if raw.dtype.kind in "iub":
+        raise StereoKitError(
+            f"ground truth is {raw.dtype}, a raw encoding rather than disparities in pixels: convert it at I/O "
+            "(stereokit.io.read_disparity turns a KITTI PNG into float32 / 256 with NaN for invalid)"
+        )
+    if raw.dtype.kind != "f":
+        raise StereoKitError(f"ground truth has dtype {raw.dtype}; expected a float disparity map")
+    g = raw.astype(np.float32, copy=True)
+    g[~np.isfinite(g)] = np.nan
+    with np.errstate(invalid="ignore"):
+        neg = g < 0
+    if neg.any():
+        raise StereoKitError(
+            f"ground truth has {int(neg.sum())} negative values (min {float(g[neg].min()):g}): disparities are "
+            ">= 0 and unknown pixels must be NaN, not -1 or another sentinel"
+        )
+    return g
+
+
 def check_image_dtype(img: np.ndarray, which: str) -> None:
     """Refuse image types other than uint8, uint16 and real floats: their intensity scale is unknown (an int32
     image would be compared 255 times too coarsely) or meaningless (bool, complex, object)."""
@@ -177,13 +200,9 @@ class StereoPair:
         hw = self.shape
         if self.gt is not None:
             gt = np.asarray(self.gt)
-            if gt.dtype.kind not in "iuf":
-                raise StereoKitError(f"ground truth has dtype {gt.dtype}; expected a numeric disparity map")
             if gt.shape != hw:
                 raise StereoKitError(f"ground truth has shape {gt.shape}, expected {hw} (the images' height x width)")
-            gt = gt.astype(np.float32, copy=True)
-            gt[~np.isfinite(gt)] = np.nan
-            self.gt = gt
+            self.gt = check_ground_truth(gt)
         self.nonocc = as_mask(self.nonocc, hw, "nonocc", middlebury=True)
         self.fg = as_mask(self.fg, hw, "fg")
 

@@ -140,3 +140,10 @@ def test_depth():
     assert np.isnan(z[0, 1:]).all()  # invalid disparity, d + doffs == 0, d + doffs < 0
     with pytest.raises(StereoKitError, match="no calibration"):
         StereoPair(GRAY, GRAY).depth(d)
+
+
+def test_ground_truth_in_a_raw_encoding_is_refused_by_the_pair_too():
+    for gt, words in [(np.full((6, 8), 2560, np.uint16), "uint16"), (np.full((6, 8), -1.0), "negative"),
+                      (np.full((6, 8), "a"), "dtype")]:
+        with pytest.raises(StereoKitError, match=words):
+            StereoPair(GRAY, GRAY, gt=gt)

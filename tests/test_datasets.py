@@ -248,7 +248,7 @@ def test_right_reference_is_an_exact_left_referenced_pair(seed):
     assert np.array_equal(back.gt, p.gt, equal_nan=True)
     assert np.array_equal(back.meta["gt_right"], p.meta["gt_right"], equal_nan=True)
     assert "surface" not in q.meta  # per-view maps of the original view do not carry over
-    assert q.meta["nonocc_source"] == "lr-check"
+    assert q.meta["nonocc_source"] == "geometry"  # the generator's exact right-view mask
     assert right_reference(open_dataset("sample")[0]) is None  # no right-view GT
 
 
@@ -668,3 +668,57 @@ def test_datasets_pickle_and_membership(tmp_path):
     sub = pickle.loads(pickle.dumps(ds[1:]))
     assert sub.names == ["synthetic-00005", "synthetic-00006"]
     assert np.array_equal(sub[0].gt, ds[1].gt)
+
+
+@pytest.mark.parametrize("seed", [0, 3, 7])
+def test_synthetic_right_view_mask_is_exact(seed):
+    from stereokit.datasets.synthetic import make_scene
+    from stereokit.datasets.views import right_reference
+
+    p = make_scene(seed, 60, 96, 24, integer_disp=True, photometric=False)
+    gt_r, own, own_r = p.meta["gt_right"], p.meta["surface"], p.meta["surface_right"]
+    h, w = gt_r.shape
+    xs = np.arange(w)[None, :] + gt_r.astype(int)  # the left pixel each right pixel shows (integer disparities)
+    inside = xs <= w - 1
+    same = np.zeros_like(inside)
+    rows = np.repeat(np.arange(h)[:, None], w, axis=1)
+    same[inside] = own[rows[inside], xs[inside]] == own_r[inside]
+    np.testing.assert_array_equal(p.meta["nonocc_right"], inside & same)
+    # a visible right pixel shows exactly the left pixel it is matched to
+    vis = p.meta["nonocc_right"]
+    np.testing.assert_array_equal(p.right[vis], p.left[rows[vis], xs[vis]])
+    r = right_reference(p)
+    assert r.meta["nonocc_source"] == "geometry"
+    np.testing.assert_array_equal(r.nonocc, p.meta["nonocc_right"][:, ::-1])
+    back = right_reference(r)
+    np.testing.assert_array_equal(back.nonocc, p.nonocc)  # twice gives the original pair back
+
+
+@pytest.mark.parametrize(
+    "args, kwargs, words",
+    [
+        ((1.5,), {}, "seed"),
+        ((None,), {}, "seed"),
+        ((0, 16, 16, 4), {"n_objects": (5, 2)}, "n_objects"),
+        ((0, 16, 16, 4), {"noise": (-0.5, -0.4)}, "noise"),
+        ((0, 16, 16, 4), {"p_slanted": 2}, "p_slanted"),
+        ((0, 20000, 20000, 48), {}, "pixels"),
+        ((0, float("nan")), {}, "height"),
+    ],
+)
+def test_synthetic_scene_arguments_are_checked(args, kwargs, words):
+    from stereokit.datasets.synthetic import make_scene
+
+    with pytest.raises(StereoKitError, match=words):
+        make_scene(*args, **kwargs)
+
+
+def test_synthetic_dataset_checks_count_and_options_up_front():
+    from stereokit.datasets.synthetic import synthetic_dataset
+
+    with pytest.raises(StereoKitError, match="at most"):
+        open_dataset("synthetic:100000000")
+    with pytest.raises(StereoKitError, match="bogus"):
+        synthetic_dataset(2, bogus=1)
+    with pytest.raises(StereoKitError, match="height"):
+        synthetic_dataset(2, height=4)

@@ -51,6 +51,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache, partial
 
+import math
+import numbers
+
 import cv2
 import numpy as np
 from scipy import ndimage
@@ -288,6 +291,49 @@ def _to_uint8(img: np.ndarray) -> np.ndarray:
     return np.clip(np.round(img * 255.0), 0, 255).astype(np.uint8)
 
 
+MAX_PIXELS = 16_000_000  # a scene's working arrays take ~100 bytes per pixel
+
+
+def _check_scene_options(seed, height, width, max_disp, n_objects, slant, p_slanted, textures, noise, blur, gain,
+                         bias) -> None:
+    """Refuse bad `make_scene` arguments before anything is rendered, naming the argument."""
+
+    def whole(name, v, least):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real) or not math.isfinite(v) \
+                or int(v) != v or v < least:
+            raise StereoKitError(f"synthetic scene {name} must be an integer >= {least}, got {v!r}")
+
+    def interval(name, v, lo, hi):
+        ok = isinstance(v, (tuple, list)) and len(v) == 2 and all(
+            isinstance(x, numbers.Real) and not isinstance(x, bool) and lo <= x <= hi for x in v) and v[0] <= v[1]
+        if not ok:
+            raise StereoKitError(f"{name} must be a (min, max) pair within [{lo:g}, {hi:g}], got {v!r}")
+
+    whole("seed", seed, 0)
+    whole("height", height, 8)
+    whole("width", width, 8)
+    if int(height) * int(width) > MAX_PIXELS:
+        raise StereoKitError(f"synthetic scene {width}x{height} exceeds {MAX_PIXELS:,} pixels")
+    whole("max_disp", max_disp, 2)
+    if not max_disp < width:
+        raise StereoKitError(f"synthetic scene max_disp must be an integer in [2, width), got {max_disp!r}")
+    if isinstance(n_objects, (tuple, list)):
+        interval("n_objects", n_objects, 0, 1000)
+        whole("n_objects", n_objects[0], 0), whole("n_objects", n_objects[1], 0)
+    else:
+        whole("n_objects", n_objects, 0)
+    for name, v, lo, hi in (("slant", slant, 0, 1), ("p_slanted", p_slanted, 0, 1), ("bias", bias, 0, 1)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not lo <= v <= hi or (name == "slant" and v == 1):
+            raise StereoKitError(f"{name} must be in [{lo}, {hi}{')' if name == 'slant' else ']'}, got {v!r}")
+    interval("noise", noise, 0, 1)
+    interval("blur", blur, 0, 50)
+    interval("gain", gain, 0, 10)
+    if textures is not None:
+        if not isinstance(textures, dict) or any(
+                isinstance(w, bool) or not isinstance(w, numbers.Real) or not w >= 0 for w in textures.values()):
+            raise StereoKitError(f"textures must map kinds to weights >= 0, got {textures!r}")
+
+
 def make_scene(
     seed: int,
     height: int = 240,
@@ -312,16 +358,10 @@ def make_scene(
     slanted (the background is slanted with probability 0.7 unless `p_slanted` is 0).
     `integer_disp=True` forces fronto-parallel planes at integer disparities. `textures`: relative weights of
     "natural", "flat" (textureless) and "periodic" object textures (default 0.6 / 0.2 / 0.2); with 3 or more objects
-    at least one flat and one periodic object is always present. `photometric=False` renders both views noise-free.
+    at least one flat and one periodic object is always placed (it may still lie off the canvas or behind others). `photometric=False` renders both views noise-free.
     GT disparities lie in [0, max_disp - 1]. See the module docstring for the exactness guarantees.
     """
-    for label, val, least in (("height", height, 8), ("width", width, 8)):
-        if int(val) != val or val < least:
-            raise StereoKitError(f"synthetic scene {label} must be an integer >= {least}, got {val!r}")
-    if int(max_disp) != max_disp or not 2 <= max_disp < width:
-        raise StereoKitError(f"synthetic scene max_disp must be an integer in [2, width), got {max_disp!r}")
-    if not 0 <= slant < 1:
-        raise StereoKitError(f"slant must be in [0, 1), got {slant!r}")
+    _check_scene_options(seed, height, width, max_disp, n_objects, slant, p_slanted, textures, noise, blur, gain, bias)
     height, width, max_disp = int(height), int(width), int(max_disp)
     rng = np.random.default_rng(seed)
     wc = width + max_disp + 4  # texture canvas: the right view sees up to max_disp px beyond the left view
@@ -338,7 +378,7 @@ def make_scene(
     kinds = list(weights)
     probs = np.array([weights[k] for k in kinds]) / sum(weights.values())
 
-    if isinstance(n_objects, tuple):
+    if isinstance(n_objects, (tuple, list)):
         n_obj = int(rng.integers(n_objects[0], n_objects[1] + 1))
     else:
         n_obj = int(n_objects)
@@ -411,6 +451,18 @@ def make_scene(
         idx = np.flatnonzero(cand)[hidden]
         nonocc.flat[idx] = False
 
+    # ---- the same for the right view: is its surface the front-most one at the continuous left position x + gt_r?
+    xl = uu_all + gt_r
+    nonocc_r = (xl <= width - 1) & (owner_r >= 0)
+    for k, s in enumerate(surfaces):
+        umin, umax, vmin, vmax = s.bbox
+        cand = nonocc_r & (owner_r != k) & (xl >= umin - 1) & (xl <= umax + 1) & (vv_all >= vmin - 1) & (vv_all <= vmax + 1)
+        if not cand.any():
+            continue
+        xs, vs = xl[cand], vv_all[cand]
+        hidden = s.covers(xs, vs) & (s.disparity(xs, vs) > gt_r[cand] + 1e-6)
+        nonocc_r.flat[np.flatnonzero(cand)[hidden]] = False
+
     # ---- textures
     left = np.empty((height, width, 3), dtype=np.float32)
     right = np.empty((height, width, 3), dtype=np.float32)
@@ -440,6 +492,7 @@ def make_scene(
             "seed": seed,
             "max_disp": max_disp,
             "gt_right": gt_r.astype(np.float32),
+            "nonocc_right": nonocc_r,
             "surface": owner,
             "surface_right": owner_r,
             "generator": "stereokit.datasets.synthetic",
@@ -447,12 +500,34 @@ def make_scene(
     )
 
 
+MAX_SCENES = 10_000_000  # the pair names are listed up front
+
+
+def _scene_defaults() -> dict:
+    import inspect
+
+    return {k: p.default for k, p in inspect.signature(make_scene).parameters.items() if k != "seed"}
+
+
+_SCENE_DEFAULTS = _scene_defaults()
+_SCENE_OPTIONS = frozenset(_SCENE_DEFAULTS)
+
+
 def synthetic_dataset(count: int = DEFAULT_COUNT, seed: int = 0, **options) -> Dataset:
     """`count` scenes with seeds `seed .. seed + count - 1`, generated on access (`make_scene(seed_i, **options)`)."""
     if count < 1:
         raise StereoKitError(f"synthetic dataset needs at least one scene, got N={count}")
+    if count > MAX_SCENES:
+        raise StereoKitError(f"synthetic dataset of {count:,} scenes: at most {MAX_SCENES:,}")
     if seed < 0:
         raise StereoKitError(f"synthetic dataset seed must be >= 0, got {seed}")
+    # the options are checked now, with a scene's seed, so a bad one fails here rather than at ds[i]
+    bad = set(options) - _SCENE_OPTIONS
+    if bad:
+        raise StereoKitError(f"unknown synthetic scene option(s) {', '.join(sorted(bad))}")
+    opts = {k: options.get(k, v) for k, v in _SCENE_DEFAULTS.items()}
+    _check_scene_options(seed, opts["height"], opts["width"], opts["max_disp"], opts["n_objects"], opts["slant"],
+                         opts["p_slanted"], opts["textures"], opts["noise"], opts["blur"], opts["gain"], opts["bias"])
     seeds = list(range(seed, seed + count))
     label = "synthetic" if (count, seed) == (DEFAULT_COUNT, 0) else f"synthetic:{count}:{seed}"
     return Dataset(label, [f"synthetic-{s:05d}" for s in seeds], partial(_scene_at, tuple(seeds), options))

@@ -22,7 +22,8 @@ def _mirror(a: np.ndarray | None) -> np.ndarray | None:
 def right_reference(pair: StereoPair) -> StereoPair | None:
     """The pair from its right camera, mirrored (see the module docstring); None without ``meta["gt_right"]``.
 
-    Its `nonocc` is the left-right consistency of the two GT maps (as the Middlebury loader computes it), its
+    Its `nonocc` is ``meta["nonocc_right"]`` where the dataset has it (the synthetic generator, exact from its
+    geometry), else the left-right consistency of the two GT maps (as the Middlebury loader computes it), its
     ``meta["gt_right"]`` the original left GT, mirrored, so that applying this twice gives the original pair back;
     other per-view arrays in `meta`, and the calibration (`calib`, ``meta["calib"]``), are dropped.
     """
@@ -31,12 +32,18 @@ def right_reference(pair: StereoPair) -> StereoPair | None:
         return None
     gt = _mirror(np.asarray(gt_r, np.float32))
     other = _mirror(pair.gt)
-    nonocc = lr_consistent(gt, other) if other is not None else None
+    exact = pair.meta.get("nonocc_right")  # the synthetic generator's, from the geometry itself
+    if exact is not None:
+        nonocc = _mirror(exact)
+    else:
+        nonocc = lr_consistent(gt, other) if other is not None else None
     # per-view maps and the calibration of the original reference camera do not carry over
     meta = {k: v for k, v in pair.meta.items() if not isinstance(v, np.ndarray) and k not in ("calib", "nonocc_source")}
     if other is not None:
         meta["gt_right"] = other
-        meta["nonocc_source"] = "lr-check"
+        meta["nonocc_source"] = "geometry" if exact is not None else "lr-check"
+    if exact is not None and pair.nonocc is not None:
+        meta["nonocc_right"] = _mirror(pair.nonocc)  # so that applying this twice gives the original pair back
     meta["view"] = "right" if pair.meta.get("view") != "right" else "left"
     name = pair.name[:-2] if pair.name.endswith("-R") else pair.name + "-R"
     return StereoPair(left=_mirror(pair.right), right=_mirror(pair.left), gt=gt, nonocc=nonocc, name=name, meta=meta)

@@ -3,10 +3,16 @@
 Layout of the output folder DIR:
 
 - `pred/<method>/<dataset>/<pair>.pfm`: each prediction (PFM, inf invalid), written atomically, with a sidecar
-  `<pair>.json` holding its timing and the settings it was computed with. Each `pred/<method>/<dataset>` folder is
-  what `stereokit eval --dataset SPEC --pred FOLDER` reads. A rerun reuses every prediction whose sidecar matches
-  the run's settings (max_disp, params, and the matcher's fingerprint: a learned matcher's weights file hash, so
-  new weights are never scored from old predictions), so an interrupted run restarts where it stopped; `force=True` recomputes.
+  `<pair>.json` (format `SIDECAR_FORMAT`) holding its timing and what it was computed from. Each
+  `pred/<method>/<dataset>` folder is what `stereokit eval --dataset SPEC --pred FOLDER` reads; `<dataset>` of a path
+  spec ends in a hash of the folder's absolute path. A rerun reuses a prediction only if its sidecar matches the
+  computation asked for: the dataset (`dataset_identity`: a path spec's resolved folder), the pair's input images
+  (`input_fingerprint`), the matcher's origin (entry point or built-in and its distribution's version; for a function
+  registered in-process its module:qualname and a hash of its code) and fingerprint (a learned matcher's weights file
+  hash), max_disp, seed and the normalised params (`normalise_params`), and the PFM's digest. So an interrupted run
+  restarts where it stopped, and a prediction is never scored for a computation it did not come from; a sidecar of
+  another format is stale. A new prediction replaces the old one sidecar first (old sidecar removed, PFM written,
+  new sidecar written last). `force=True` recomputes.
   Failures are not cached: a rerun retries them (e.g. after a learned matcher's weights arrive).
 - `pred/<method>/warmup.json`: the method's last warm-up time.
 - `ref/<dataset>/<pair>/`: what the report draws (left image, ground truth, masks) for the first pairs of each
@@ -33,6 +39,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import csv
+import hashlib
 import io
 import json
 import math
@@ -63,6 +70,9 @@ DEFAULT_OUT = "stereokit-report"
 DEFAULT_SEED = 0
 GALLERY_PAIRS = 6  # pairs per dataset whose images the report shows
 RESULTS_FORMAT = 1
+# The sidecar beside each cached prediction; sidecars of another format are stale (recomputed). 2: dataset identity,
+# input fingerprint, matcher origin, prediction digest and normalised params recorded and compared.
+SIDECAR_FORMAT = 2
 # Cumulative error distribution stored in results.json: the evaluator's histogram edges, 8 per octave, 1/16..256 px.
 CED_THRESHOLDS = [float(t) for t in HIST_EDGES[1:-1] if 2.0**-4 <= t <= 2.0**8][::16]
 
@@ -73,14 +83,47 @@ _SLUG = re.compile(r"[^A-Za-z0-9._-]+")
 # settings and file layout
 
 
+def _path_spec(spec: str) -> tuple[str, str, str] | None:
+    """(kind, absolute resolved folder, Scene Flow split or '') of a path spec ('middlebury:PATH'), else None."""
+    from stereokit.datasets import SPECS
+
+    kind, _, rest = str(spec).strip().partition(":")
+    k = kind.lower()
+    if k not in SPECS or SPECS[k][2] is None or not rest.strip():
+        return None
+    path, split = rest, ""
+    if k == "sceneflow":
+        from stereokit.datasets.sceneflow import split_spec
+
+        path, found = split_spec(rest)
+        split = found.lower() if found else ""
+    return k, os.path.realpath(os.path.expanduser(path)), split
+
+
+def dataset_identity(spec: str) -> str:
+    """What a dataset spec names, for the prediction cache: a path spec with its folder made absolute and resolved
+    ('middlebury:../data' -> 'middlebury:/home/me/data'; Scene Flow's ':train' / ':test' kept); other specs as
+    given. Two folders with one base name are told apart; one folder named two ways is the same dataset."""
+    parsed = _path_spec(spec)
+    if parsed is None:
+        return str(spec).strip()
+    kind, path, split = parsed
+    return f"{kind}:{path}" + (f":{split}" if split else "")
+
+
 def dataset_key(spec: str, taken: set[str] | None = None) -> str:
     """A short filesystem-safe folder name for a dataset spec ('synthetic:3' -> 'synthetic-3',
-    'middlebury:/data/mb2014' -> 'middlebury-mb2014'), unique among `taken`."""
-    kind, _, rest = str(spec).partition(":")
-    if rest and ("/" in rest or os.sep in rest):
-        rest = Path(rest.rstrip("/\\")).name or "root"
+    'middlebury:/data/mb2014' -> 'middlebury-mb2014-1a2b3c4d', the suffix a hash of the folder's absolute path, so
+    two folders with one base name get two keys), unique among `taken`."""
+    kind, _, rest = str(spec).strip().partition(":")
+    tag = ""
+    parsed = _path_spec(spec)
+    if parsed is not None:
+        _, path, split = parsed
+        rest = (Path(path).name or "root") + (f"-{split}" if split else "")
+        tag = "-" + hashlib.sha256(dataset_identity(spec).encode("utf-8")).hexdigest()[:8]
     key = _SLUG.sub("-", f"{kind}-{rest}" if rest else kind).strip(".-_") or "dataset"
-    key = key[:60]
+    key = key[: 60 - len(tag)].rstrip(".-_") + tag
     if taken is not None:
         base, k = key, 2
         while key in taken:
@@ -174,6 +217,90 @@ def _read_json(path: Path) -> dict | None:
         return None
 
 
+# Arguments the runner passes itself: a matcher parameter of that name would clash with them (every run would fail
+# with a TypeError). name -> (CLI option, run_compare argument) to use instead.
+RESERVED_PARAMS: dict[str, tuple[str, str] | None] = {
+    "max_disp": ("--max-disp", "max_disp="),
+    "method": ("--methods", "methods="),
+    "pair": None,
+}
+
+
+def _reserved_message(name: str, given: str, cli: bool) -> str:
+    use = RESERVED_PARAMS[name]
+    if use is None:
+        return f"{given}: {name!r} is the matcher's first argument (the stereo pair), not a parameter"
+    return f"{given}: use {use[0] if cli else use[1]} instead"
+
+
+def normalise_params(params: dict | None, method: str = "") -> dict:
+    """Matcher parameters in the one form that is passed to the matcher, stored in the sidecar and compared with
+    it: paths as strings, NumPy scalars as Python numbers, tuples as lists, nested dicts with string keys.
+    Anything else (arrays, objects, NaN or infinite floats) raises StereoKitError naming the parameter: it could not
+    be recorded faithfully, so a cached prediction could be reused for another value."""
+
+    def norm(v, where: str):
+        if isinstance(v, np.ndarray) and v.ndim == 0:
+            v = v[()]
+        if isinstance(v, np.generic):
+            v = v.item()
+        if v is None or isinstance(v, (bool, str)):
+            return v
+        if isinstance(v, int):
+            return int(v)
+        if isinstance(v, float):
+            if not math.isfinite(v):
+                raise StereoKitError(f"parameter {where} is {v}: a cached prediction cannot record it; use a finite "
+                                     f"number")
+            return float(v)
+        if isinstance(v, os.PathLike):
+            v = os.fspath(v)
+            if isinstance(v, str):
+                return v
+        if isinstance(v, (list, tuple)):
+            return [norm(x, f"{where}[{i}]") for i, x in enumerate(v)]
+        if isinstance(v, dict):
+            out = {}
+            for k, x in v.items():
+                if not isinstance(k, str):
+                    raise StereoKitError(f"parameter {where} has a key {k!r} that is not a string")
+                out[k] = norm(x, f"{where}.{k}")
+            return out
+        raise StereoKitError(
+            f"parameter {where} is a {type(v).__name__}, which a cached prediction cannot record; use a number, "
+            f"string, boolean, None, path, or a list or dict of these"
+        )
+
+    if params is None:
+        return {}
+    if not isinstance(params, dict):
+        raise StereoKitError(f"parameters of {method or 'a matcher'} must be a dict, got {type(params).__name__}")
+    prefix = f"{method}." if method else ""
+    out = {}
+    for k, v in params.items():
+        if not isinstance(k, str) or not k:
+            raise StereoKitError(f"parameter name {k!r} of {method or 'a matcher'} is not a non-empty string")
+        if k in RESERVED_PARAMS:
+            raise StereoKitError(_reserved_message(k, f"parameter {prefix}{k}", cli=False))
+        out[k] = norm(v, f"{prefix}{k}")
+    return out
+
+
+def input_fingerprint(pair) -> str:
+    """A fast hash of what a matcher sees of a pair: the left and right image arrays (dtype, shape, bytes)."""
+    h = hashlib.blake2b(digest_size=16)
+    for img in (pair.left, pair.right):
+        a = np.ascontiguousarray(img)
+        h.update(f"{a.dtype.str}{a.shape};".encode())
+        h.update(a.view(np.uint8).reshape(-1).data if a.size else b"")
+    return "blake2b:" + h.hexdigest()
+
+
+def _file_digest(path: Path) -> str:
+    with open(path, "rb") as f:
+        return "blake2b:" + hashlib.blake2b(f.read(), digest_size=16).hexdigest()
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # the worker side: one (pair, method) task
 
@@ -191,6 +318,9 @@ class Task:
     params: dict = field(default_factory=dict)
     seed: int = DEFAULT_SEED
     fingerprint: str | None = None  # matchers.fingerprint(method, params): e.g. the weights file's hash
+    dataset: str | None = None  # dataset_identity(spec): the resolved folder of a path spec
+    matcher: str | None = None  # matchers.origin(method): entry point and version, or in-process function and code
+    target: str | None = None  # 'module:qualname' of a matcher registered in-process, for other processes
 
 
 def _release_free_memory() -> None:
@@ -337,6 +467,17 @@ def score_prediction(pair, pred: np.ndarray) -> PairResult:
     return evaluate_pair(pred, pair.gt, nonocc=pair.nonocc, fg=pair.fg, fill=True)
 
 
+def _import_target(target: str):
+    """The object named by 'module:qualname' (a spawned worker's main script answers to '__main__')."""
+    import importlib
+
+    module_name, _, qual = target.partition(":")
+    obj = importlib.import_module(module_name)
+    for part in qual.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
 def resolve_method(name: str) -> None:
     """Make `name` runnable in this process: a registered matcher, or 'module:function' (imported and registered
     here, so worker processes and Dask workers find it too). Raises StereoKitError if it is neither."""
@@ -346,17 +487,82 @@ def resolve_method(name: str) -> None:
         return
     module_name, sep, attr = name.partition(":")
     if sep and module_name and attr:
-        import importlib
-
         try:
-            func = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as exc:
-            raise StereoKitError(f"matcher {name!r}: cannot import {attr} from {module_name}: {exc}") from exc
+            func = _import_target(name)
+        except Exception as exc:
+            raise StereoKitError(f"matcher {name!r}: cannot import {attr} from {module_name}: "
+                                 f"{type(exc).__name__}: {exc}") from exc
         if not callable(func):
             raise StereoKitError(f"matcher {name!r} is not callable")
         matchers.register(name, func)
         return
     raise StereoKitError(f"unknown matcher {name!r}; available: {', '.join(matchers)} (or MODULE:FUNCTION)")
+
+
+def _runtime_target(name: str) -> str | None:
+    """'module:qualname' by which other processes find matcher `name` if it was registered in-process; None for
+    built-ins, entry points and 'MODULE:FUNCTION' names (which every process imports by the name itself)."""
+    from stereokit.registry import matchers
+
+    target = matchers.runtime_target(name)
+    if target is not None and ":" in name:
+        try:
+            if _import_target(name) is matchers.raw(name):
+                return None
+        except Exception:
+            pass
+    return target
+
+
+def _not_portable(name: str) -> str | None:
+    """Why matcher `name`, registered in-process, cannot be handed to a spawned worker process by its
+    'module:qualname' (None if it can, or if it is a built-in or entry point)."""
+    from stereokit.registry import matchers
+
+    target = _runtime_target(name)
+    if target is None:
+        return None
+    module_name, _, qual = target.partition(":")
+    if "<lambda>" in qual or "<locals>" in qual:
+        return f"{target} is a lambda or a function defined inside another one"
+    if module_name == "__main__":
+        main = sys.modules.get("__main__")
+        if getattr(main, "__file__", None) is None and getattr(main, "__spec__", None) is None:
+            return f"{target} is defined in an interactive session, which worker processes cannot import"
+    try:
+        obj = _import_target(target)
+    except Exception as exc:
+        return f"{target} cannot be imported ({type(exc).__name__}: {exc})"
+    if obj is not matchers.raw(name):
+        return f"importing {target} gives another object than the registered one"
+    return None
+
+
+def _ensure_matcher(task: Task) -> None:
+    """Make the task's matcher runnable in this process, the very one the run was set up with: a matcher registered
+    in-process by the client is imported by its 'module:qualname' (replacing a built-in of the same name here, as
+    it did there), and the matcher's origin here must equal the client's, else StereoKitError."""
+    from stereokit.registry import matchers
+
+    if task.target is not None and matchers.runtime_target(task.method) != task.target:
+        try:
+            func = _import_target(task.target)
+        except Exception as exc:
+            raise StereoKitError(
+                f"matcher {task.method!r} was registered in-process as {task.target}, which this worker cannot "
+                f"import ({type(exc).__name__}: {exc}); declare it as an entry point in the 'stereokit.matchers' "
+                f"group or run in-process (--jobs 1)"
+            ) from exc
+        matchers.register(task.method, func, replace=True)
+    else:
+        resolve_method(task.method)
+    if task.matcher is not None:
+        here = matchers.origin(task.method)
+        if here != task.matcher:
+            raise StereoKitError(
+                f"matcher {task.method!r} is {here} in this worker but {task.matcher} where the run was started; "
+                f"install the same version everywhere"
+            )
 
 
 def _fingerprint(name: str, params: dict) -> str | None:
@@ -376,12 +582,13 @@ def run_task(task: Task) -> dict:
 
     out: dict = {"task": task, "ok": False, "warmup": None}
     try:
-        resolve_method(task.method)
+        _ensure_matcher(task)
     except Exception as exc:
         out.update(error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(), stage="load")
         return out
     try:
         pair = _load_pair(task.spec, task.index)
+        inputs = input_fingerprint(pair)
     except Exception as exc:
         out.update(error=f"loading pair failed: {type(exc).__name__}: {exc}", traceback=traceback.format_exc(), stage="load")
         return out
@@ -406,6 +613,7 @@ def run_task(task: Task) -> dict:
         ok=True,
         pred=np.asarray(pred, dtype=np.float32),
         result=result,
+        inputs=inputs,
         timing={"seconds": seconds, "cpu_seconds": cpu, "peak_mb": mem.mb, "memory_method": _PeakMemory.method},
     )
     return out
@@ -576,12 +784,33 @@ def _open_datasets(specs, max_disp: int | None, out: Path, gallery: int, progres
     return infos, opened
 
 
+def _canonical(obj) -> str:
+    """JSON text for comparing stored values exactly (1, 1.0 and true differ, which == does not see)."""
+    return json.dumps(obj, sort_keys=True, allow_nan=False, default=repr)
+
+
 def _sidecar_matches(side: dict | None, task: Task) -> bool:
+    """Whether a sidecar describes the computation `task` asks for: same sidecar format, matcher (name, origin
+    and fingerprint), dataset (resolved), pair, max_disp, params and seed. The pair's input fingerprint and the
+    prediction file's digest are checked where the files are read (`run_compare`). A sidecar of another format
+    (older StereoKit) never matches: its prediction is recomputed."""
+    if not isinstance(side, dict) or side.get("format") != SIDECAR_FORMAT:
+        return False
+    try:
+        same_params = _canonical(side.get("params")) == _canonical(task.params)
+    except (TypeError, ValueError):
+        return False
     return (
-        side is not None
-        and side.get("max_disp") == task.max_disp
-        and side.get("params", {}) == json.loads(json.dumps(task.params, default=str))
+        same_params
+        and side.get("method") == task.method
+        and side.get("dataset") == task.dataset
+        and side.get("pair") == task.pair
+        and _canonical(side.get("max_disp")) == _canonical(task.max_disp)
+        and _canonical(side.get("seed")) == _canonical(task.seed)
         and side.get("fingerprint") == task.fingerprint
+        and side.get("matcher") == task.matcher
+        and isinstance(side.get("inputs"), str)
+        and isinstance(side.get("prediction"), str)
         and isinstance(side.get("seconds"), (int, float))
     )
 
@@ -636,8 +865,8 @@ def run_compare(
         for name in matchers:
             try:
                 reason = matchers.unavailable_reason(name)
-            except StereoKitError as exc:
-                reason = str(exc)
+            except Exception as exc:  # a plug-in that cannot load (the registry names it and its entry point)
+                reason = str(exc) if isinstance(exc, StereoKitError) else f"{type(exc).__name__}: {exc}"
             if reason:
                 print(f"stereokit compare: skipping {name}: {reason}", file=stream or sys.stderr, flush=True)
             else:
@@ -649,8 +878,28 @@ def run_compare(
     stray = sorted(set(params or {}) - set(method_list))
     if stray:
         raise StereoKitError(f"parameters given for {', '.join(stray)}, which is not among the compared matchers")
-    params = {m: dict((params or {}).get(m, {})) for m in method_list}
+    params = {m: normalise_params((params or {}).get(m), m) for m in method_list}
+    # Matchers registered in-process reach spawned worker processes only by 'module:qualname': refuse the others
+    # now, rather than let the workers fail or use a built-in of the same name.
+    forked = getattr(getattr(executor, "_mp_context", None), "get_start_method", lambda: None)() == "fork"
+    if (isinstance(executor, cf.ProcessPoolExecutor) and not forked) or (
+        executor is None and not scheduler and jobs and jobs > 1
+    ):
+        for m in method_list:
+            why = _not_portable(m)
+            if why:
+                raise StereoKitError(
+                    f"matcher {m!r} was registered in-process (stereokit.matchers.register) and cannot be passed "
+                    f"to worker processes: {why}; declare it as an entry point in the 'stereokit.matchers' group, "
+                    f"name it as MODULE:FUNCTION, or use --jobs 1"
+                )
+    origins = {m: matchers.origin(m) for m in method_list}
+    targets = {m: _runtime_target(m) for m in method_list}
     stream = stream or sys.stderr
+    for name, notes in matchers.clashes().items():  # entry points skipped for a name that was taken
+        if name in method_list:
+            for note in notes:
+                print(f"stereokit compare: {note}", file=stream, flush=True)
 
     def log(text: str) -> None:
         print(text, file=stream, flush=True)
@@ -666,7 +915,8 @@ def run_compare(
 
     fingerprints = {m: _fingerprint(m, params[m]) for m in method_list}
     tasks = [
-        Task(info.spec, info.key, i, name, m, info.max_disp, params[m], seed, fingerprints[m])
+        Task(info.spec, info.key, i, name, m, info.max_disp, params[m], seed, fingerprints[m],
+             dataset_identity(info.spec), origins[m], targets[m])
         for info in infos
         for i, name in enumerate(info.names)
         for m in method_list
@@ -719,11 +969,14 @@ def run_compare(
         if not cached:
             continue
         pair = opened[spec][index]
+        inputs = input_fingerprint(pair)  # the images now: a prediction from other images is stale
         for t, path, side in cached:
             try:
+                if side["inputs"] != inputs or _file_digest(path) != side["prediction"]:
+                    raise StereoKitError("stale")
                 pred = read_disparity(path)
                 result = score_prediction(pair, pred) if pair.gt is not None else None
-            except Exception:  # unreadable cache: recompute
+            except Exception:  # stale, replaced or unreadable cache: recompute
                 todo.append(t)
                 continue
             record_ok(t, result, {k: side.get(k) for k in ("seconds", "cpu_seconds", "peak_mb", "memory_method")}, True)
@@ -758,12 +1011,17 @@ def run_compare(
             record_fail(t, res["error"], res.get("traceback"), res.get("stage", "run"))
             return
         path = pred_path(out, t.method, t.dskey, t.pair)
+        # The old sidecar goes first and the new one comes last: an interruption in between leaves a prediction
+        # without a sidecar (recomputed next time), never a new prediction described by an old sidecar.
+        path.with_suffix(".json").unlink(missing_ok=True)
         write_disparity(path, res["pred"])
         side = dict(
-            res["timing"], method=t.method, dataset=t.spec, pair=t.pair, max_disp=t.max_disp,
-            params=t.params, seed=t.seed, fingerprint=t.fingerprint, finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            res["timing"], format=SIDECAR_FORMAT, method=t.method, matcher=t.matcher, fingerprint=t.fingerprint,
+            dataset=t.dataset, spec=t.spec, pair=t.pair, inputs=res["inputs"], max_disp=t.max_disp, params=t.params,
+            seed=t.seed, prediction=_file_digest(path),
+            finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
-        save_json(path.with_suffix(".json"), side)  # after the PFM: a sidecar means the PFM is complete
+        save_json(path.with_suffix(".json"), side)
         record_ok(t, res["result"], res["timing"], False)
 
     def submit(t: Task) -> cf.Future:
@@ -1139,6 +1397,8 @@ def cli(args) -> int:
         method, dot, name = key.rpartition(".")
         if not sep or not dot or not method or not name:
             raise StereoKitError(f"bad --param {item!r}: expected METHOD.NAME=VALUE, e.g. sgm.paths=8")
+        if name.replace("-", "_") in RESERVED_PARAMS:  # as `stereokit match` does: every run would fail
+            raise StereoKitError(_reserved_message(name.replace("-", "_"), f"--param {key}=...", cli=True))
         params.setdefault(method, {}).update(parse_params([f"{name}={value}"]))
     if methods is not None:
         stray = sorted(set(params) - set(methods))

@@ -155,6 +155,7 @@ def test_datasets_lists_specs(capsys):
         (["--param", "novalue"], ["novalue"]),
         (["--max-disp", "40"], ["wider than the image"]),
         (["--max-disp", "0"], ["max_disp"]),
+        (["--param", "bogus=1"], ["matcher 'test-const'", "'bogus'"]),  # not a parameter of the matcher
     ],
 )
 def test_match_bad_input_one_line(extra, words, const_matcher, image_files, tmp_path, capsys):
@@ -229,6 +230,24 @@ def test_match_undecodable_image_names_it(const_matcher, image_files, tmp_path, 
     bad.write_bytes(b"not a png at all")
     rc, _, err = run_cli(["match", image_files[0], bad, "--method", const_matcher, "--out", tmp_path / "o.npy"], capsys)
     assert_one_line_error(rc, err, str(bad))
+
+
+@pytest.mark.parametrize(
+    "param, words",
+    [
+        ("sgm.max_disp=32", ["--param sgm.max_disp", "use --max-disp"]),
+        ("sgm.max-disp=32", ["use --max-disp"]),
+        ("sgm.method=bm-sad", ["use --methods"]),
+        ("sgm.pair=1", ["'pair'"]),
+    ],
+)
+def test_compare_refuses_params_the_runner_sets_itself(param, words, tmp_path, capsys):
+    out = tmp_path / "r"
+    rc, _, err = run_cli(["compare", "--dataset", "synthetic:1", "--methods", "sgm", "--param", param, "--out", out,
+                          "--no-progress"], capsys)
+    assert rc == 2
+    assert_one_line_error(rc, err, *words)
+    assert not out.exists()  # refused before any work
 
 
 # --- eval ---------------------------------------------------------------------------------------------------------

@@ -103,7 +103,8 @@ def shared(tmp_path_factory):
     try:
         results = compare(out, methods=["test-noisy", "test-flaky", EVIL])
     finally:
-        matchers.unregister(EVIL)
+        for name in ("test-noisy", "test-flaky", EVIL):
+            matchers.unregister(name)
     return out, results
 
 
@@ -289,13 +290,25 @@ def test_dask_local_cluster_gives_the_same_results(tmp_path):
 
 
 def test_process_pool_jobs_give_the_same_results(tmp_path):
-    # worker processes import the matcher by MODULE:FUNCTION (runtime registrations do not cross processes)
-    methods = ["test_compare:noisy_matcher"]
-    local = compare(tmp_path / "local", methods=methods, report=False)
-    pooled = compare(tmp_path / "jobs", methods=methods, jobs=2, report=False)
+    # worker processes import a matcher named MODULE:FUNCTION, and one registered in-process by its module:qualname,
+    # also where it replaces a built-in: the workers must not run the built-in of that name
+    matchers.register("bm-sad", shift_four, replace=True)
+    try:
+        methods = ["test_compare:noisy_matcher", "test-noisy", "bm-sad"]
+        local = compare(tmp_path / "local", methods=methods, report=False)
+        pooled = compare(tmp_path / "jobs", methods=methods, jobs=2, report=False)
+    finally:
+        matchers.unregister("bm-sad")
+    assert matchers.source("bm-sad").startswith("stereokit.classical:bm_sad")  # the built-in is back
     assert pair_figures(pooled) == pair_figures(local)
     assert pooled["failures"] == []
     assert "2 processes" in pooled["settings"]["executor"]
+    figures = pair_figures(pooled)
+    assert figures[("test-noisy", "synthetic-00000")] == figures[("test_compare:noisy_matcher", "synthetic-00000")]
+    for p in open_dataset(DATASET).names:
+        pred = read_disparity(pred_path(tmp_path / "jobs", "bm-sad", "synthetic-2", p))
+        gt = open_dataset(DATASET)[p].gt
+        np.testing.assert_allclose(pred, np.nan_to_num(gt, nan=0.0) + 4.0)  # shift_four's answer, not block matching
 
 
 def test_cli_compare_and_report(tmp_path, capsys):
@@ -453,3 +466,228 @@ def test_empty_comparison_is_reported_as_nothing_to_report(shared, tmp_path, emp
     (tmp_path / "results.json").write_text(json.dumps(r))
     with pytest.raises(StereoKitError, match="nothing to report"):
         load_results(tmp_path)
+
+
+# --- what a cached prediction is keyed on ---------------------------------------------------------------------------
+
+
+def write_scenes(root: Path, seed: int) -> Path:
+    """Two Middlebury-2014-style scenes (im0/im1/disp0GT.pfm) from the synthetic generator under root/scenes."""
+    from eval.colormap import write_png
+    from stereokit.io import write_disparity
+
+    folder = root / "scenes"
+    for i, pair in enumerate(open_dataset(f"synthetic:2:{seed}")):
+        d = folder / f"scene{'AB'[i]}"
+        d.mkdir(parents=True, exist_ok=True)
+        to8 = lambda a: a if a.dtype == np.uint8 else (np.clip(a, 0, 1) * 255).astype(np.uint8)
+        write_png(d / "im0.png", to8(pair.left))
+        write_png(d / "im1.png", to8(pair.right))
+        write_disparity(d / "disp0GT.pfm", pair.gt)
+    return folder
+
+
+def image_mean(pair, max_disp, **params):
+    """A matcher whose answer depends on the images only: their mean intensity as a constant disparity."""
+    CALLS["mean"] += not pair.name.endswith("-warmup")
+    return np.full(pair.shape, 40.0 * float(pair.left_gray.mean() + pair.right_gray.mean()), np.float32)
+
+
+def run_on(out: Path, spec: str) -> dict:
+    """{pair: (cached, D1-all)} of test-mean on `spec`."""
+    r = run_compare(datasets=[spec], methods=["test-mean"], out=out, progress=False, stream=io.StringIO(),
+                    report=False, max_disp=48)
+    [doc] = r["methods"]["test-mean"]["datasets"].values()
+    return {p: (d["cached"], d["all"]["D1-all"]) for p, d in doc["pairs"].items()}
+
+
+@pytest.fixture
+def mean_matcher():
+    matchers.register("test-mean", image_mean)
+    yield "test-mean"
+    matchers.unregister("test-mean")
+
+
+def test_folders_with_one_base_name_and_changed_images_are_not_reused(tmp_path, mean_matcher):
+    a = write_scenes(tmp_path / "A", seed=0)
+    b = write_scenes(tmp_path / "B", seed=7)
+    out = tmp_path / "r"
+    first = run_on(out, f"middlebury:{a}")
+    assert CALLS["mean"] == 2 and not any(c for c, _ in first.values())
+    other = run_on(out, f"middlebury:{b}")  # same base name 'scenes', other images
+    assert CALLS["mean"] == 4 and not any(c for c, _ in other.values())
+    assert other == run_on(tmp_path / "fresh-b", f"middlebury:{b}")  # the figures of a fresh run, not A's
+    CALLS.clear()
+    # the same folder, named another way, is the same dataset: cached
+    again = run_on(out, f"middlebury:{a}/../scenes")
+    assert CALLS["mean"] == 0 and again == {p: (True, d1) for p, (_, d1) in first.items()}
+    keys = sorted(p.name for p in (out / "pred" / "test-mean").iterdir() if p.is_dir())
+    assert len(keys) == 2 and all(k.startswith("middlebury-scenes-") for k in keys)
+    side = json.loads(next((out / "pred" / "test-mean").glob("*/sceneA.json")).read_text())
+    assert Path(side["dataset"].partition(":")[2]).is_absolute() and side["inputs"].startswith("blake2b:")
+
+    # the images of A change in place (same folder, same names): recomputed, never scored from the old prediction
+    write_scenes(tmp_path / "A", seed=7)
+    changed = run_on(out, f"middlebury:{a}")
+    assert CALLS["mean"] == 2 and not any(c for c, _ in changed.values())
+    assert changed == other  # what B (the same images now) gave
+    assert run_on(out, f"middlebury:{a}") == {p: (True, d1) for p, (_, d1) in changed.items()}
+    assert CALLS["mean"] == 2
+
+
+def test_sidecars_of_the_old_format_are_stale(tmp_path):
+    compare(tmp_path, report=False, methods=["test-noisy"])
+    assert CALLS["noisy"] == 2
+    key = "synthetic-2"
+    name = open_dataset(DATASET).names[0]
+    side_path = pred_path(tmp_path, "test-noisy", key, name).with_suffix(".json")
+    side = json.loads(side_path.read_text())
+    assert side["format"] == 2 and side["matcher"].startswith("runtime test_compare:noisy_matcher")
+    # what StereoKit wrote before sidecar format 2: no format, matcher, inputs nor prediction digest
+    old = {k: side[k] for k in ("seconds", "cpu_seconds", "peak_mb", "memory_method", "method", "pair", "max_disp",
+                                "params", "seed", "fingerprint")}
+    side_path.write_text(json.dumps(dict(old, dataset=DATASET)))
+    results = compare(tmp_path, report=False, methods=["test-noisy"])
+    assert CALLS["noisy"] == 3  # the old sidecar's prediction was recomputed, the other one reused
+    pairs = results["methods"]["test-noisy"]["datasets"][key]["pairs"]
+    assert not pairs[name]["cached"] and pairs[open_dataset(DATASET).names[1]]["cached"]
+    assert json.loads(side_path.read_text())["format"] == 2
+
+
+def test_a_prediction_file_not_described_by_its_sidecar_is_recomputed(tmp_path):
+    compare(tmp_path, report=False, methods=["test-noisy"])
+    name = open_dataset(DATASET).names[0]
+    path = pred_path(tmp_path, "test-noisy", "synthetic-2", name)
+    from stereokit.io import write_disparity
+
+    write_disparity(path, np.zeros_like(read_disparity(path)))  # e.g. replaced by another run
+    results = compare(tmp_path, report=False, methods=["test-noisy"])
+    assert CALLS["noisy"] == 3 and not results["methods"]["test-noisy"]["datasets"]["synthetic-2"]["pairs"][name]["cached"]
+
+
+def shift_one(pair, max_disp, **params):
+    if pair.gt is None:
+        return np.zeros(pair.shape, np.float32)
+    return np.nan_to_num(pair.gt, nan=0.0) + np.float32(1.0)
+
+
+def shift_four(pair, max_disp, **params):
+    if pair.gt is None:
+        return np.zeros(pair.shape, np.float32)
+    return np.nan_to_num(pair.gt, nan=0.0) + np.float32(4.0)
+
+
+def test_another_matcher_under_the_same_name_is_not_served_from_the_cache(tmp_path):
+    def d1(results, method="test-swap"):
+        return [p["all"]["D1-all"] for p in results["methods"][method]["datasets"]["synthetic-2"]["pairs"].values()]
+
+    matchers.register("test-swap", shift_one)
+    try:
+        first = compare(tmp_path, report=False, methods=["test-swap"])
+        assert d1(first) == [0.0, 0.0]
+        matchers.register("test-swap", shift_four, replace=True)
+        second = compare(tmp_path, report=False, methods=["test-swap"])
+    finally:
+        matchers.unregister("test-swap")
+    fresh = compare(tmp_path / "fresh", report=False, methods=["test_compare:shift_four"])
+    assert d1(second) == d1(fresh, "test_compare:shift_four")
+    assert min(d1(second)) > 50
+    side = json.loads(pred_path(tmp_path, "test-swap", "synthetic-2", "synthetic-00000").with_suffix(".json").read_text())
+    assert side["matcher"].startswith("runtime test_compare:shift_four")
+
+    # the same name and qualname with other code (an edited function): recomputed too
+    def make(offset):
+        namespace = {"np": np, "__name__": __name__}
+        exec(f"def edited(pair, max_disp, **params):\n    return np.nan_to_num(pair.gt, nan=0.0) + np.float32({offset})"
+             "  if pair.gt is not None else np.zeros(pair.shape, np.float32)", namespace)
+        return namespace["edited"]
+
+    runs = []
+    for offset in (1.0, 1.0, 4.0):
+        matchers.register("test-edited", make(offset))
+        try:
+            r = compare(tmp_path, report=False, methods=["test-edited"])
+        finally:
+            matchers.unregister("test-edited")
+        runs.append([p["cached"] for p in r["methods"]["test-edited"]["datasets"]["synthetic-2"]["pairs"].values()])
+    assert runs == [[False, False], [True, True], [False, False]]
+
+
+def test_interruption_between_prediction_and_sidecar_leaves_no_stale_sidecar(tmp_path, monkeypatch):
+    import eval.compare as C
+
+    compare(tmp_path, report=False, methods=["test-noisy"])  # max_disp from the ground truth
+    name = open_dataset(DATASET).names[0]
+    path = pred_path(tmp_path, "test-noisy", "synthetic-2", name)
+    real = C.save_json
+
+    def interrupted(p, data):
+        if Path(p) == path.with_suffix(".json"):
+            raise KeyboardInterrupt  # Ctrl-C right after the new prediction was written
+        return real(p, data)
+
+    monkeypatch.setattr(C, "save_json", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        compare(tmp_path, report=False, methods=["test-noisy"], max_disp=16)
+    monkeypatch.setattr(C, "save_json", real)
+    assert path.is_file() and not path.with_suffix(".json").exists()  # the old sidecar is gone with the old PFM
+    calls = CALLS["noisy"]
+    again = compare(tmp_path, report=False, methods=["test-noisy"], max_disp=16)
+    assert CALLS["noisy"] == calls + 2  # the orphaned prediction recomputed, and the pair not reached before
+    assert json.loads(path.with_suffix(".json").read_text())["max_disp"] == 16
+    assert not again["methods"]["test-noisy"]["datasets"]["synthetic-2"]["pairs"][name]["cached"]
+
+
+def test_params_are_normalised_once_for_the_matcher_and_the_cache(tmp_path):
+    seen = []
+
+    def typed(pair, max_disp, weights=None, P2=None, sizes=None):
+        if pair.gt is None:  # the warm-up crop
+            return np.zeros(pair.shape, np.float32)
+        seen.append((type(weights), type(P2), type(sizes)))
+        return np.nan_to_num(pair.gt, nan=0.0)
+
+    matchers.register("test-typed", typed)
+    try:
+        params = {"test-typed": {"weights": Path("w.pt"), "P2": np.int64(150), "sizes": (np.float32(0.5), 3)}}
+        first = compare(tmp_path, report=False, methods=["test-typed"], params=params)
+        assert first["failures"] == [] and len(seen) == 2
+        assert set(seen) == {(str, int, list)}
+        side = json.loads(pred_path(tmp_path, "test-typed", "synthetic-2", "synthetic-00000").with_suffix(".json")
+                          .read_text())
+        assert side["params"] == {"weights": "w.pt", "P2": 150, "sizes": [0.5, 3]}
+        second = compare(tmp_path, report=False, methods=["test-typed"], params=params)
+        assert len(seen) == 2  # cached: stored and compared in one form
+        assert all(p["cached"] for p in second["methods"]["test-typed"]["datasets"]["synthetic-2"]["pairs"].values())
+        # 150.0 and True are other values than 150, although Python finds them equal
+        compare(tmp_path, report=False, methods=["test-typed"], params={"test-typed": {**params["test-typed"], "P2": 150.0}})
+        assert len(seen) == 4
+    finally:
+        matchers.unregister("test-typed")
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"test-noisy": {"sigma": np.zeros(3)}}, "parameter test-noisy.sigma is a ndarray"),
+    ({"test-noisy": {"sigma": float("nan")}}, "parameter test-noisy.sigma is nan"),
+    ({"test-noisy": {"max_disp": 32}}, "use max_disp= instead"),
+    ({"test-noisy": {"method": "sgm"}}, "use methods= instead"),
+])
+def test_params_that_cannot_be_recorded_are_refused(tmp_path, params, message):
+    from stereokit.errors import StereoKitError
+
+    with pytest.raises(StereoKitError, match=re.escape(message)):
+        compare(tmp_path / "r", methods=["test-noisy"], params=params)
+    assert not (tmp_path / "r").exists() and CALLS["noisy"] == 0
+
+
+def test_jobs_refuse_an_in_process_matcher_workers_cannot_import(tmp_path):
+    from stereokit.errors import StereoKitError
+
+    matchers.register("test-lambda", lambda pair, max_disp, **p: np.zeros(pair.shape, np.float32))
+    try:
+        with pytest.raises(StereoKitError, match=r"'test-lambda' was registered in-process.*entry point.*--jobs 1"):
+            compare(tmp_path / "r", methods=["test-noisy", "test-lambda"], jobs=2)
+        assert not (tmp_path / "r").exists()
+        compare(tmp_path / "r1", methods=["test-lambda"], report=False)  # in-process it runs
+    finally:
+        matchers.unregister("test-lambda")

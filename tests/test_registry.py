@@ -1,5 +1,6 @@
 """The matcher registry: lazy discovery, run-time registration, availability, clear errors."""
 
+import re
 import subprocess
 import sys
 
@@ -58,3 +59,161 @@ def test_importing_stereokit_and_classical_matchers_does_not_load_torch():
         "assert 'torch' not in sys.modules and 'eval' not in sys.modules, sorted(m for m in sys.modules if 'torch' in m)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --- clashes and plug-ins that do not load --------------------------------------------------------------------------
+
+
+def five(pair, max_disp, **params):
+    return np.full(pair.shape, 5.0, np.float32)
+
+
+def test_register_over_an_existing_name_needs_replace():
+    img = np.random.default_rng(0).integers(0, 255, (8, 20), dtype=np.uint8)
+    builtin = stereokit.match(img, img, method="bm-sad", max_disp=4)
+    with pytest.raises(StereoKitError, match=r"'bm-sad' is already registered \(stereokit.classical:bm_sad.*replace=True"):
+        matchers.register("bm-sad", five)
+    np.testing.assert_array_equal(stereokit.match(img, img, method="bm-sad", max_disp=4), builtin)  # untouched
+    matchers.register("bm-sad", five, replace=True)
+    try:
+        assert matchers.source("bm-sad").startswith("runtime test_registry:five (replaces stereokit.classical:bm_sad")
+        assert np.all(stereokit.match(img, img, method="bm-sad", max_disp=4) == 5.0)
+    finally:
+        matchers.unregister("bm-sad")
+    np.testing.assert_array_equal(stereokit.match(img, img, method="bm-sad", max_disp=4), builtin)  # restored
+
+    matchers.register("test-five", five)
+    try:
+        with pytest.raises(StereoKitError, match="'test-five' is already registered"):
+            matchers.register("test-five", lambda pair, max_disp: None)
+        assert matchers.raw("test-five") is five
+    finally:
+        matchers.unregister("test-five")
+
+
+def test_unregister_what_was_not_registered_in_process_raises():
+    with pytest.raises(StereoKitError, match=r"'sgm' was not registered in-process.*stereokit.classical:sgm_matcher"):
+        matchers.unregister("sgm")
+    assert "sgm" in matchers
+    with pytest.raises(StereoKitError, match="'nope' is not registered"):
+        matchers.unregister("nope")
+
+
+def test_register_refuses_a_wrong_signature():
+    def one_arg(pair):
+        return pair
+
+    with pytest.raises(StereoKitError, match=r"matcher 'test-one'.*test_registry:.*one_arg.*wrong signature \(pair\)"):
+        matchers.register("test-one", one_arg)
+    assert "test-one" not in matchers
+
+
+PLUGIN_FILES = {
+    "badplug-0.1.dist-info/METADATA": "Metadata-Version: 2.1\nName: badplug\nVersion: 0.1\n",
+    "badplug-0.1.dist-info/entry_points.txt": (
+        "[stereokit.matchers]\n"
+        "plug-runtime = badplug_rt:f\n"
+        "plug-syntax = badplug_syntax:f\n"
+        "plug-missing = no_such_module_xyz:f\n"
+        "plug-sig = okplug:onearg\n"
+        "plug-ok = okplug:good\n"
+        "plug-strict = okplug:strict\n"
+        "sgm = okplug:good\n"
+    ),
+    "badplug_rt.py": 'raise RuntimeError("plugin init failed: CUDA not found")\n',
+    "badplug_syntax.py": "def f(:\n",
+    "okplug.py": (
+        "import numpy as np\n"
+        "def onearg(pair): return np.full(pair.shape, 5.0, np.float32)\n"
+        "def good(pair, max_disp, **kw): return np.full(pair.shape, 5.0, np.float32)\n"
+        "def strict(pair, max_disp, scale=1.0): return np.full(pair.shape, 5.0 * scale, np.float32)\n"
+    ),
+}
+
+
+@pytest.fixture
+def plugins(tmp_path, monkeypatch):
+    """A third-party distribution 'badplug' declaring the plug-ins above; the registry rediscovers entry points."""
+    from stereokit import registry
+
+    for rel, text in PLUGIN_FILES.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for attr in ("_targets", "_clashes", "_loaded", "_raw", "_runtime"):  # as in a fresh process
+        monkeypatch.setattr(matchers, attr, None if attr == "_targets" else {})
+    for mod in ("badplug_rt", "badplug_syntax", "okplug"):
+        monkeypatch.delitem(sys.modules, mod, raising=False)
+    return registry
+
+
+@pytest.mark.parametrize("name, words", [
+    ("plug-runtime", ["badplug_rt:f (badplug 0.1)", "RuntimeError: plugin init failed"]),
+    ("plug-syntax", ["badplug_syntax:f (badplug 0.1)", "SyntaxError"]),
+    ("plug-missing", ["no_such_module_xyz:f (badplug 0.1)", "ModuleNotFoundError"]),
+    ("plug-sig", ["okplug:onearg (badplug 0.1)", "wrong signature (pair)"]),
+])
+def test_a_plugin_that_cannot_load_is_a_stereokit_error_naming_it(plugins, name, words):
+    with pytest.raises(StereoKitError) as info:
+        matchers[name]
+    assert f"matcher {name!r}" in str(info.value)
+    for word in words:
+        assert word in str(info.value)
+    with pytest.raises(StereoKitError, match=name):  # also through unavailable_reason, as `compare` asks
+        matchers.unavailable_reason(name)
+
+
+def test_plugin_calls_with_wrong_arguments_name_the_plugin(plugins):
+    img = np.zeros((8, 20), np.uint8)
+    assert np.all(stereokit.match(img, img, method="plug-strict", max_disp=4, scale=2.0) == 10.0)
+    with pytest.raises(StereoKitError, match=r"'plug-strict' \(entry point okplug:strict \(badplug 0.1\)\).*'bogus'"):
+        stereokit.match(img, img, method="plug-strict", max_disp=4, bogus=1)
+
+
+def test_entry_point_named_like_a_builtin_is_skipped_and_reported(plugins, capsys):
+    from stereokit.cli import main
+
+    assert matchers.source("sgm").startswith("stereokit.classical:sgm_matcher")
+    assert matchers.raw("sgm").__module__ == "stereokit.classical"  # the built-in, not okplug:good
+    [note] = matchers.clashes()["sgm"]
+    assert "sgm = okplug:good (badplug 0.1) skipped" in note
+    assert main(["matchers"]) == 0
+    [line] = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("sgm ")]
+    assert "okplug:good (badplug 0.1) skipped" in line and "built-in" in line
+
+
+@pytest.mark.parametrize("name, word", [("plug-runtime", "RuntimeError"), ("plug-syntax", "SyntaxError"),
+                                        ("plug-sig", "wrong signature")])
+def test_cli_match_with_a_broken_plugin_is_one_line(plugins, name, word, tmp_path, capsys):
+    from stereokit.cli import main
+
+    img = tmp_path / "l.png"
+    import cv2
+
+    cv2.imwrite(str(img), np.random.default_rng(0).integers(0, 255, (12, 40), dtype=np.uint8))
+    rc = main(["match", str(img), str(img), "--method", name, "--max-disp", "4", "--out", str(tmp_path / "o.pfm")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert f"matcher {name!r}" in err and word in err and "badplug 0.1" in err
+    assert not (tmp_path / "o.pfm").exists()
+
+
+def test_compare_without_methods_skips_plugins_that_cannot_load(plugins, monkeypatch, tmp_path):
+    import io
+
+    from eval.compare import run_compare
+
+    # only this distribution's matchers and one built-in, so the run stays small
+    every = plugins.entry_points
+    only_badplug = lambda group: [ep for ep in every(group=group) if ep.dist.name == "badplug"]
+    monkeypatch.setattr(plugins, "entry_points", only_badplug)
+    monkeypatch.setattr(plugins, "_BUILTIN", {"sgm": "test_registry:five"})
+    stream = io.StringIO()
+    results = run_compare(["synthetic:1"], out=tmp_path / "r", report=False, progress=False, stream=stream)
+    assert sorted(results["methods"]) == ["plug-ok", "plug-strict", "sgm"]
+    assert results["failures"] == []
+    log = stream.getvalue()
+    for name, word in (("plug-runtime", "RuntimeError"), ("plug-syntax", "SyntaxError"),
+                       ("plug-missing", "no_such_module_xyz"), ("plug-sig", "wrong signature")):
+        assert re.search(rf"skipping {name}: matcher '{name}' .*\(badplug 0.1\).*{word}", log), (name, log)
+    assert "entry point sgm = okplug:good (badplug 0.1) skipped" in log

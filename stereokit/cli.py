@@ -90,7 +90,7 @@ def _delegate(target: str):
     return run
 
 
-class _Parser(argparse.ArgumentParser):
+class OneLineErrorParser(argparse.ArgumentParser):
     """Argument errors as one line on stderr (no usage dump), exit status 2; sub-commands inherit it."""
 
     def error(self, message: str):
@@ -98,7 +98,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = OneLineErrorParser(
         prog="stereokit",
         description="Dense stereo matching: classical and learned matchers, OpenCV baselines, KITTI/Middlebury evaluation.",
     )

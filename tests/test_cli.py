@@ -386,3 +386,16 @@ def test_eval_synthetic_ground_truth_scores_perfectly(tmp_path, capsys):
         for region in ("all", "noc"):
             m = res["aggregate"][agg][region]
             assert m["D1-all"] == 0.0 and m["EPE"] == 0.0 and m["A99"] == 0.0 and m["density"] == 100.0
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["train", "mccnn", "--arch", "bogus"], ["--arch", "bogus"]),
+        (["train", "gcnet", "--iters", "x"], ["--iters", "'x'"]),
+        (["train", "mccnn", "--no-such-flag"], ["--no-such-flag"]),
+    ],
+)
+def test_trainer_argument_errors_are_one_line(argv, words, capsys):
+    rc, _, err = run_cli(argv, capsys)
+    assert_one_line_error(rc, err, *words)

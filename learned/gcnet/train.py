@@ -250,7 +250,9 @@ LOSS_WINDOW = 25  # iterations averaged in each logged loss
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    from stereokit.cli import OneLineErrorParser  # argument errors as one line, as every stereokit command
+
+    p = OneLineErrorParser(
         prog="stereokit train gcnet", description=__doc__.split("\n\n")[0],
         epilog="A new run refuses a --run folder that already holds a checkpoint or weights (resume it or choose "
                "another folder). With --resume, --config, --dataset, --synthetic-max-disp, --batch, --crop, --optim, "

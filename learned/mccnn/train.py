@@ -224,7 +224,9 @@ RUN_FILES = ("checkpoint.pt", "model.pt")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    from stereokit.cli import OneLineErrorParser  # argument errors as one line, as every stereokit command
+
+    p = OneLineErrorParser(
         prog="stereokit train mccnn", description=__doc__.split("\n")[0],
         epilog="A new run refuses an --out folder that already holds a checkpoint or model (resume it or choose "
                "another folder). With --resume, --arch, --setting, --dataset, --batch-size, --lr, --momentum, "

@@ -55,7 +55,7 @@ import cv2
 import numpy as np
 
 from stereokit.errors import StereoKitError
-from stereokit.pair import StereoPair
+from stereokit.pair import StereoPair, to_uint8
 from stereokit.validation import check_disparity_range, reject_unknown, round_up_16  # round_up_16: numDisparities
 
 __all__ = ["opencv_bm", "opencv_sgbm", "opencv_sgbm_hh", "opencv_sgbm_3way", "from_opencv_disparity", "round_up_16"]
@@ -148,7 +148,7 @@ def _to_uint8(img: np.ndarray, img_float: np.ndarray) -> np.ndarray:
     """One image as 8 bits: uint8 as is (bit-exact OpenCV results), else from the pair's [0, 1] float image."""
     if img.dtype == np.uint8:
         return img
-    return np.clip(np.rint(img_float * 255.0), 0, 255).astype(np.uint8)
+    return to_uint8(img_float)
 
 
 def _images(pair: StereoPair, color: bool) -> tuple[np.ndarray, np.ndarray, int]:

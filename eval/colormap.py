@@ -147,7 +147,8 @@ def error_image(
     ground truth) are drawn at half brightness; pixels without ground truth are black. The prediction is drawn as
     the evaluator scores it (`eval.metrics.estimates_as_scored`): NaN, inf and negative estimates are invalid;
     `fill` fills them by the devkit's background interpolation (pixels it cannot reach at -1 px, as in the devkit);
-    without `fill` an invalid estimate counts as an infinite error. `blocks` paints each pixel as a 3x3 block as the devkit does for sparse (LiDAR) ground truth.
+    without `fill` an invalid estimate counts as an infinite error. `blocks` paints each pixel as a 3x3 block as the
+    devkit does for sparse (LiDAR) ground truth.
     """
     p, g = _scored_pair(pred, gt, fill)
     has_gt = np.isfinite(g)

@@ -36,9 +36,9 @@ import numpy as np
 from numba import njit, prange
 
 from .cost import _window_size
-from .disparity import _SUBPIXEL_CODE, _lr_consistent, _subpixel_delta
+from .disparity import _lr_consistent, _subpixel_delta, _wta_options
 from .errors import StereoKitError
-from .validation import check_disparity_range
+from .validation import check_disparity_range, check_number
 
 __all__ = ["block_match", "block_match_supported"]
 
@@ -251,12 +251,9 @@ def block_match(
         raise StereoKitError("block_match needs two non-empty uint8 or uint16 images of one shape and dtype, gray or "
                              f"RGB; got {np.asarray(left).dtype} {np.shape(left)} and {np.asarray(right).dtype} "
                              f"{np.shape(right)}")
-    if subpixel not in _SUBPIXEL_CODE:
-        raise StereoKitError(f"unknown subpixel method {subpixel!r}; choose parabola, equiangular or None")
-    if not 0.0 <= float(uniqueness) < 100.0:
-        raise StereoKitError(f"uniqueness must be a percentage in [0, 100), got {uniqueness}")
-    if lr_threshold is not None and not lr_threshold >= 0:
-        raise StereoKitError(f"the left-right threshold must be >= 0 px, got {lr_threshold}")
+    subpixel_code = _wta_options(subpixel, uniqueness)  # the checks winner_takes_all applies
+    if lr_threshold is not None:
+        lr_threshold = check_number("the left-right threshold (px)", lr_threshold)
     ww, wh = _window_size(window, "window")
     if ww != wh:
         raise StereoKitError(f"the aggregation window must be square, got {window!r}")
@@ -292,6 +289,6 @@ def block_match(
     nbands = max(1, min(h, 2 * numba.get_num_threads()))  # each band re-reads 2r rows to start its sums
     thr = -1.0 if lr_threshold is None else float(lr_threshold)
     bits_proto = np.empty(0, dtype=np.int32 if dtype == np.float32 else np.int64)
-    _block_match_kernel(lp, rrev, bits_proto, base0, w, min_disp, nd, r, bool(squared), _SUBPIXEL_CODE[subpixel],
+    _block_match_kernel(lp, rrev, bits_proto, base0, w, min_disp, nd, r, bool(squared), subpixel_code,
                         float(uniqueness), thr, nbands, out_left, out_right)
     return out_left

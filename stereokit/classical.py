@@ -21,11 +21,11 @@ import numpy as np
 
 from .blockmatch import block_match, block_match_supported
 from .cost import cost_volume
-from .disparity import disparity_with_lr_check, winner_takes_all
+from .disparity import _wta_options, disparity_with_lr_check, winner_takes_all
 from .errors import StereoKitError
 from .pair import StereoPair
 from .refine import fill_invalid, median_filter, remove_speckles
-from .validation import check_disparity_range, reject_unknown
+from .validation import check_disparity_range, check_number, reject_unknown
 
 __all__ = ["disparity_from_volume", "bm_sad", "bm_ssd", "bm_ncc", "bm_census", "sgm_matcher", "REFINE_DEFAULTS"]
 
@@ -86,22 +86,12 @@ def _split_refine(params: dict[str, Any], defaults: dict[str, Any]) -> dict[str,
 def _check_refine(opts: dict[str, Any]) -> None:
     """Refuse refinement options of the wrong kind up front, naming the option (not a TypeError deep inside)."""
 
-    def number(key: str, allow_none: bool = False) -> None:
-        v = opts[key]
-        if v is None and allow_none:
-            return
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not np.isfinite(v) or v < 0:
-            raise StereoKitError(f"{key} must be a number >= 0{' or None' if allow_none else ''}, got {v!r}")
-
-    if opts["subpixel"] not in (None, "parabola", "equiangular"):
-        raise StereoKitError(f"subpixel must be 'parabola', 'equiangular' or None, got {opts['subpixel']!r}")
-    number("uniqueness")
-    number("lr_threshold", allow_none=True)
-    number("speckle_diff")
+    _wta_options(opts["subpixel"], opts["uniqueness"])  # the checks winner_takes_all applies
+    for key in ("lr_threshold", "speckle_diff"):
+        if not (key == "lr_threshold" and opts[key] is None):  # None: no left-right check
+            check_number(key, opts[key])
     for key in ("median", "speckle_size"):
-        v = opts[key]
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or v < 0 or int(v) != v:
-            raise StereoKitError(f"{key} must be a whole number >= 0, got {v!r}")
+        check_number(key, opts[key], integer=True)
     if not isinstance(opts["fill"], (bool, np.bool_)):
         raise StereoKitError(f"fill must be true or false, got {opts['fill']!r}")
 

@@ -30,7 +30,7 @@ from numba.core.errors import NumbaIRAssumptionWarning
 from numba.extending import intrinsic, overload
 
 from .errors import StereoKitError
-from .pair import check_image_dtype, check_same_dtype, full_scale, to_float, to_gray
+from .pair import check_image, common_scale, to_float, to_gray
 
 PIXEL_COSTS = ("ad", "sd", "census")
 WINDOW_COSTS = ("sad", "ssd", "ncc", "census")
@@ -272,14 +272,7 @@ def _window_size(window, name: str) -> tuple[int, int]:
 
 def _as_image(img: np.ndarray, which: str, scale: float | None = None, any_range: bool = False) -> np.ndarray:
     """Checked float32 image; `any_range` keeps floats as given (for transforms that only use intensity order)."""
-    img = np.asarray(img)
-    if img.ndim == 3 and img.shape[2] == 1:
-        img = img[:, :, 0]
-    if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] != 3) or img.size == 0:
-        raise StereoKitError(f"{which} image must be a non-empty H x W or H x W x 3 array, got shape {img.shape}")
-    check_image_dtype(img, which)
-    if np.issubdtype(img.dtype, np.floating) and not np.all(np.isfinite(img)):
-        raise StereoKitError(f"{which} image contains NaN or inf values")
+    img = check_image(img, which, any_range)
     if any_range and np.issubdtype(img.dtype, np.floating):
         return img.astype(np.float32)
     return to_float(img, scale, which)
@@ -288,8 +281,7 @@ def _as_image(img: np.ndarray, which: str, scale: float | None = None, any_range
 def _as_pair(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Both images as float32 in [0, 1] on one scale (`stereokit.pair.full_scale`), same size."""
     left, right = np.asarray(left), np.asarray(right)
-    check_same_dtype(left, right)
-    scale = full_scale(left, right)
+    scale = common_scale(left, right)
     left_f, right_f = _as_image(left, "left", scale), _as_image(right, "right", scale)
     if left_f.shape[:2] != right_f.shape[:2]:
         raise StereoKitError(f"left and right images differ in size: {left_f.shape[:2]} vs {right_f.shape[:2]}")

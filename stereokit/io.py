@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from .errors import StereoKitError
-from .pair import Calibration
+from .pair import Calibration, check_image, to_uint8
 
 PathLike = str | os.PathLike
 
@@ -157,21 +157,10 @@ def write_image(path: PathLike, img: np.ndarray) -> Path:
     uint8 is written as is, uint16 too where the format has 16 bits (PNG, PPM/PGM, TIFF; JPEG, BMP and WebP refuse
     it), float in [0, 1] as uint8 (x 255, rounded); other types raise.
     """
-    img = np.asarray(img)
-    if img.ndim == 3 and img.shape[2] == 1:
-        img = img[:, :, 0]
-    if not (img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 3)) or img.size == 0:
-        raise StereoKitError(f"cannot write {path}: image must be non-empty (H, W) or (H, W, 3), got shape {img.shape}")
+    img = check_image(img, f"cannot write {path}: the")  # the image conventions: shape, type, floats in [0, 1]
     suffix = Path(path).suffix.lower() or ".png"
     if np.issubdtype(img.dtype, np.floating):
-        from .pair import check_float_range
-
-        if not np.isfinite(img).all():
-            raise StereoKitError(f"cannot write {path}: image contains NaN or inf")
-        check_float_range(img, f"cannot write {path}: the")
-        img = np.rint(np.clip(img, 0.0, 1.0) * 255.0).astype(np.uint8)
-    elif img.dtype not in (np.uint8, np.uint16):
-        raise StereoKitError(f"cannot write {path}: image dtype {img.dtype}; expected uint8, uint16 or float in [0, 1]")
+        img = to_uint8(img)
     if img.dtype == np.uint16 and suffix in _EIGHT_BIT_SUFFIXES:
         raise StereoKitError(f"cannot write {path}: {suffix} stores 8 bits per channel, the image is uint16; "
                              "use .png or .tif, or convert to uint8")

@@ -60,7 +60,9 @@ def check_image_dtype(img: np.ndarray, which: str) -> None:
         raise StereoKitError(f"{which} image has dtype {img.dtype}; expected uint8, uint16 or float")
 
 
-def _check_image(img: np.ndarray, which: str) -> np.ndarray:
+def check_image(img: np.ndarray, which: str, any_range: bool = False) -> np.ndarray:
+    """`img` as an array of the image conventions (gray or RGB, non-empty, uint8 / uint16 / finite float), else
+    StereoKitError naming it; floats must be in [0, 1] unless `any_range` (transforms that use only the order)."""
     if img is None:
         raise StereoKitError(f"{which} image is missing")
     img = np.asarray(img)
@@ -74,7 +76,8 @@ def _check_image(img: np.ndarray, which: str) -> np.ndarray:
     if np.issubdtype(img.dtype, np.floating):
         if not np.all(np.isfinite(img)):
             raise StereoKitError(f"{which} image contains NaN or inf values")
-        check_float_range(img, which)
+        if not any_range:
+            check_float_range(img, which)
     return img
 
 
@@ -147,6 +150,17 @@ def to_float(img: np.ndarray, scale: float | None = None, which: str = "float") 
     return img.astype(np.float32) / np.float32(scale)
 
 
+def to_uint8(img_float: np.ndarray) -> np.ndarray:
+    """A [0, 1] float image as uint8: x 255, rounded (half to even), clipped to [0, 255]."""
+    return np.clip(np.rint(img_float * 255.0), 0, 255).astype(np.uint8)
+
+
+def common_scale(left: np.ndarray, right: np.ndarray) -> float:
+    """The `full_scale` both views share, after refusing a pair stored in two types (`check_same_dtype`)."""
+    check_same_dtype(left, right)
+    return full_scale(left, right)
+
+
 def check_same_dtype(left: np.ndarray, right: np.ndarray) -> None:
     """Refuse a pair whose images are stored differently (uint8 vs uint16, integer vs float): their intensities
     would be compared on different scales."""
@@ -185,8 +199,8 @@ class StereoPair:
     _scale: float = field(default=1.0, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.left = _check_image(self.left, "left")
-        self.right = _check_image(self.right, "right")
+        self.left = check_image(self.left, "left")
+        self.right = check_image(self.right, "right")
         if self.left.shape[:2] != self.right.shape[:2]:
             raise StereoKitError(
                 f"left and right images differ in size: {self.left.shape[:2]} vs {self.right.shape[:2]} (height, width)"
@@ -195,8 +209,7 @@ class StereoPair:
             raise StereoKitError(
                 f"left and right images differ in channels: {self.left.shape} vs {self.right.shape}"
             )
-        check_same_dtype(self.left, self.right)
-        self._scale = full_scale(self.left, self.right)
+        self._scale = common_scale(self.left, self.right)
         hw = self.shape
         if self.gt is not None:
             gt = np.asarray(self.gt)

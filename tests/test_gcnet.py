@@ -17,7 +17,8 @@ from learned.gcnet.model import (
     soft_argmin,
 )
 from learned.gcnet.matcher import DEFAULT_WEIGHTS, _shift_right, _spans, gcnet, predict, resolve_scale
-from learned.gcnet.train import CropSampler, is_validation_scene, load_weights, save_weights
+from learned.gcnet.train import CropSampler, load_weights, save_weights
+from learned.splits import is_held_out as is_validation_scene  # the rule the GC-Net trainer applies
 from stereokit.errors import StereoKitError
 from stereokit.pair import StereoPair
 

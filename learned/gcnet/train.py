@@ -101,9 +101,6 @@ def write_json_atomic(path: Path, data: dict) -> None:
 # ----------------------------------------------------------------------------------------------- data
 
 
-is_validation_scene = is_held_out  # the one rule of learned.splits, shared with the MC-CNN trainer
-
-
 def resize_pair(pair: StereoPair, scale: float) -> StereoPair:
     """`pair` resampled by `scale` (area for downscaling, linear up); GT resampled nearest and multiplied by `scale`."""
     if scale == 1.0:
@@ -203,7 +200,7 @@ def load_validation(spec: str | None) -> list[StereoPair]:
 
     base, scale = parse_spec(spec)
     ds = open_dataset(base)
-    return [resize_pair(ds[i], scale) for i, n in enumerate(ds.names) if is_validation_scene(n)]
+    return [resize_pair(ds[i], scale) for i, n in enumerate(ds.names) if is_held_out(n)]
 
 
 @torch.no_grad()

@@ -62,9 +62,6 @@ def default_shared_data() -> Path | None:
     return shared_data_dir()
 
 
-is_validation_name = is_held_out  # the one rule of learned.splits, shared with the GC-Net trainer
-
-
 def loss_fn(model, left: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
     """fast: hinge max(0, m + s_neg - s_pos); acrt: binary cross-entropy on sigmoid outputs (1 = match)."""
     if isinstance(model, FastNet):
@@ -158,7 +155,7 @@ def load_validation_pairs(spec: str | None, downscale: int = 1) -> list:
     ds = open_dataset(spec)
     out = []
     for i, name in enumerate(ds.names):
-        if is_validation_name(name):
+        if is_held_out(name):
             pair = ds[i]
             if pair.gt is not None:
                 out.append(downscale_pair(pair, downscale) if downscale > 1 else pair)

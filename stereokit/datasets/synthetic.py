@@ -48,11 +48,9 @@ shared, heavily loaded 2-core machine). The first call also pays for importing s
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from functools import lru_cache, partial
-
-import math
-import numbers
 
 import cv2
 import numpy as np
@@ -60,7 +58,8 @@ from scipy import ndimage
 from skimage.measure import points_in_poly
 
 from ..errors import StereoKitError
-from ..pair import StereoPair
+from ..pair import StereoPair, to_uint8
+from ..validation import check_number
 from .base import Dataset
 
 # scikit-image's bundled photographs that ship inside the wheel (no download); a mix of colour and gray,
@@ -287,10 +286,6 @@ def _photometric(rng, img, noise, blur, gain, bias):
     return out
 
 
-def _to_uint8(img: np.ndarray) -> np.ndarray:
-    return np.clip(np.round(img * 255.0), 0, 255).astype(np.uint8)
-
-
 MAX_PIXELS = 16_000_000  # a scene's working arrays take ~100 bytes per pixel
 
 
@@ -299,8 +294,7 @@ def _check_scene_options(seed, height, width, max_disp, n_objects, slant, p_slan
     """Refuse bad `make_scene` arguments before anything is rendered, naming the argument."""
 
     def whole(name, v, least):
-        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real) or not math.isfinite(v) \
-                or int(v) != v or v < least:
+        if check_number(f"synthetic scene {name}", v, integer=True) < least:
             raise StereoKitError(f"synthetic scene {name} must be an integer >= {least}, got {v!r}")
 
     def interval(name, v, lo, hi):
@@ -482,8 +476,8 @@ def make_scene(
 
     gt32 = gt.astype(np.float32)
     return StereoPair(
-        left=_to_uint8(left),
-        right=_to_uint8(right),
+        left=to_uint8(left),
+        right=to_uint8(right),
         gt=gt32,
         nonocc=nonocc,
         fg=owner > 0,

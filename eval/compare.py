@@ -7,12 +7,12 @@ Layout of the output folder DIR:
   `pred/<method>/<dataset>` folder is what `stereokit eval --dataset SPEC --pred FOLDER` reads; `<dataset>` of a path
   spec ends in a hash of the folder's absolute path. A rerun reuses a prediction only if its sidecar matches the
   computation asked for: the dataset (`dataset_identity`: a path spec's resolved folder), the pair's input images
-  (`input_fingerprint`), the matcher's origin (entry point or built-in and its distribution's version; for a function
-  registered in-process its module:qualname and a hash of its code) and fingerprint (a learned matcher's weights file
-  hash), max_disp, seed and the normalised params (`normalise_params`), and the PFM's digest. So an interrupted run
-  restarts where it stopped, and a prediction is never scored for a computation it did not come from; a sidecar of
-  another format is stale. A new prediction replaces the old one sidecar first (old sidecar removed, PFM written,
-  new sidecar written last). `force=True` recomputes.
+  (`input_fingerprint`), the matcher's origin (entry point or built-in, its distribution's version and a hash of its
+  package's and stereokit's sources; for a function registered in-process its module:qualname and a hash of its code)
+  and fingerprint (a learned matcher's weights file hash), max_disp, seed and the normalised params
+  (`normalise_params`), and the PFM's digest. So an interrupted run restarts where it stopped, and a prediction is
+  never scored for a computation it did not come from; a sidecar of another format is stale. A new prediction replaces
+  the old one sidecar first (old sidecar removed, PFM written, new sidecar written last). `force=True` recomputes.
   Failures are not cached: a rerun retries them (e.g. after a learned matcher's weights arrive).
 - `pred/<method>/warmup.json`: the method's last warm-up time.
 - `ref/<dataset>/<pair>/`: what the report draws (left image, ground truth, masks) for the first pairs of each
@@ -60,6 +60,7 @@ from pathlib import Path
 
 import numpy as np
 
+from stereokit.api import check_param_names
 from stereokit.errors import StereoKitError
 from stereokit.validation import max_disp_from_gt
 
@@ -217,20 +218,8 @@ def _read_json(path: Path) -> dict | None:
         return None
 
 
-# Arguments the runner passes itself: a matcher parameter of that name would clash with them (every run would fail
-# with a TypeError). name -> (CLI option, run_compare argument) to use instead.
-RESERVED_PARAMS: dict[str, tuple[str, str] | None] = {
-    "max_disp": ("--max-disp", "max_disp="),
-    "method": ("--methods", "methods="),
-    "pair": None,
-}
-
-
-def _reserved_message(name: str, given: str, cli: bool) -> str:
-    use = RESERVED_PARAMS[name]
-    if use is None:
-        return f"{given}: {name!r} is the matcher's first argument (the stereo pair), not a parameter"
-    return f"{given}: use {use[0] if cli else use[1]} instead"
+# `stereokit compare` chooses its matchers with --methods / methods=, not --method.
+_COMPARE_OPTIONS = {"method": ("--methods", "methods=")}
 
 
 def normalise_params(params: dict | None, method: str = "") -> dict:
@@ -280,8 +269,7 @@ def normalise_params(params: dict | None, method: str = "") -> dict:
     for k, v in params.items():
         if not isinstance(k, str) or not k:
             raise StereoKitError(f"parameter name {k!r} of {method or 'a matcher'} is not a non-empty string")
-        if k in RESERVED_PARAMS:
-            raise StereoKitError(_reserved_message(k, f"parameter {prefix}{k}", cli=False))
+        check_param_names({k: v}, f"parameter {prefix}{{name}}", instead=_COMPARE_OPTIONS)
         out[k] = norm(v, f"{prefix}{k}")
     return out
 
@@ -319,7 +307,7 @@ class Task:
     seed: int = DEFAULT_SEED
     fingerprint: str | None = None  # matchers.fingerprint(method, params): e.g. the weights file's hash
     dataset: str | None = None  # dataset_identity(spec): the resolved folder of a path spec
-    matcher: str | None = None  # matchers.origin(method): entry point and version, or in-process function and code
+    matcher: str | None = None  # matchers.origin(method): entry point, version, sources; or function and code
     target: str | None = None  # 'module:qualname' of a matcher registered in-process, for other processes
 
 
@@ -561,7 +549,7 @@ def _ensure_matcher(task: Task) -> None:
         if here != task.matcher:
             raise StereoKitError(
                 f"matcher {task.method!r} is {here} in this worker but {task.matcher} where the run was started; "
-                f"install the same version everywhere"
+                f"install the same version (and code) everywhere"
             )
 
 
@@ -1397,8 +1385,8 @@ def cli(args) -> int:
         method, dot, name = key.rpartition(".")
         if not sep or not dot or not method or not name:
             raise StereoKitError(f"bad --param {item!r}: expected METHOD.NAME=VALUE, e.g. sgm.paths=8")
-        if name.replace("-", "_") in RESERVED_PARAMS:  # as `stereokit match` does: every run would fail
-            raise StereoKitError(_reserved_message(name.replace("-", "_"), f"--param {key}=...", cli=True))
+        # as `stereokit match` does: every run would fail
+        check_param_names({name.replace("-", "_"): None}, f"--param {key}=...", cli=True, instead=_COMPARE_OPTIONS)
         params.setdefault(method, {}).update(parse_params([f"{name}={value}"]))
     if methods is not None:
         stray = sorted(set(params) - set(methods))

@@ -43,7 +43,7 @@ def parse_params(items: Sequence[str] | None) -> dict:
 def _cmd_match(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .api import match
+    from .api import check_param_names, match
     from .io import disparity_suffix, write_disparity
 
     disparity_suffix(args.out)  # a bad output type fails now, not after the matcher ran
@@ -52,9 +52,7 @@ def _cmd_match(args: argparse.Namespace) -> int:
         if Path(image).resolve() == out:
             raise StereoKitError(f"--out {args.out} is an input image; choose another output file")
     params = parse_params(args.param)
-    for key, option in (("max_disp", "--max-disp"), ("min_disp", "--min-disp"), ("method", "--method")):
-        if key in params:
-            raise StereoKitError(f"--param {key}=... : use {option} instead")
+    check_param_names(params, "--param {name}=...", cli=True, instead={"min_disp": ("--min-disp", "min_disp=")})
     if args.min_disp:
         params["min_disp"] = args.min_disp
     disp = match(args.left, args.right, method=args.method, max_disp=args.max_disp, **params)

@@ -80,6 +80,40 @@ def _dist_of(module_name: str) -> tuple[str | None, str | None]:
 _PACKAGES: dict[str, list[str]] | None = None  # top-level package -> distributions (read once)
 
 
+@functools.lru_cache(maxsize=None)
+def _source_digest(top: str) -> str | None:
+    """A short hash of the Python sources of top-level package or module `top` (every .py file below its folder),
+    found without importing it; None if it has no source files. A version number alone misses code edited in an
+    editable install, and a cache keyed by it would serve predictions of the old code."""
+    import importlib.util
+    from pathlib import Path
+
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    if spec.submodule_search_locations:
+        files = sorted((f.relative_to(root).as_posix(), f) for root in map(Path, spec.submodule_search_locations)
+                       for f in root.rglob("*.py"))
+    elif spec.origin and spec.origin.endswith(".py"):
+        files = [(Path(spec.origin).name, Path(spec.origin))]
+    else:
+        return None
+    if not files:
+        return None
+    h = hashlib.sha256()
+    for rel, path in files:
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue
+        h.update(f"{rel}\0{len(data)}\0".encode())
+        h.update(data)
+    return h.hexdigest()[:16]
+
+
 def _code_digest(func) -> str | None:
     """A short hash of a Python function's code (bytecode, names, constants; not line numbers or comments), or None
     for callables without code. Stable across processes (no addresses, sets sorted)."""
@@ -304,8 +338,9 @@ class MatcherRegistry(Mapping):
 
     def origin(self, name: str) -> str:
         """What identifies matcher `name`'s code, for caches: the entry point or built-in 'module:attribute' with
-        its distribution's version, or for a matcher registered in-process 'runtime module:qualname', the version
-        of the distribution installing that module (if any) and a hash of the function's code."""
+        its distribution's version and a hash of the sources of its top-level package and of stereokit's, or for a
+        matcher registered in-process 'runtime module:qualname', the version of the distribution installing that
+        module (if any), a hash of the function's code and of stereokit's sources."""
         if name in self._runtime:
             func = self._runtime[name][0]
             target = qualified_name(func)
@@ -316,11 +351,17 @@ class MatcherRegistry(Mapping):
             digest = _code_digest(func)
             if digest:
                 parts.append(f"code {digest}")
+            if stereokit_digest := _source_digest("stereokit"):  # the steps it may compose
+                parts.append(f"stereokit {stereokit_digest}")
             return " ".join(parts)
         targets = self._discover()
         if name not in targets:
             raise StereoKitError(f"unknown matcher {name!r}; available: {', '.join(sorted(self)) or 'none'}")
-        return targets[name].describe()
+        target = targets[name]
+        # The sources of the matcher's package and of stereokit, whose steps every matcher may compose.
+        tops = dict.fromkeys((target.value.partition(":")[0].partition(".")[0], "stereokit"))
+        digests = [f"{top} {d}" for top in tops if (d := _source_digest(top))]
+        return target.describe() + (f" code {', '.join(digests)}" if digests else "")
 
     def source(self, name: str) -> str:
         """Where a matcher comes from ('module:attribute (distribution version)' or 'runtime module:qualname'), with

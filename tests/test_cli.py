@@ -195,6 +195,10 @@ def test_match_checks_its_output_before_matching(image_files, tmp_path, capsys):
         (["speckle_size=1.5"], ["speckle_size"]),
         (["subpixel=cubic"], ["subpixel", "'cubic'"]),
         (["min_disp=-2"], ["--min-disp"]),
+        # match's own arguments: these reached the call twice (a TypeError traceback)
+        (["pair=1"], ["--param pair", "'pair' is the stereo pair"]),
+        (["left=a.png"], ["--param left", "'left' is the left image"]),
+        (["right=b.png"], ["--param right", "'right' is the right image"]),
     ],
 )
 def test_match_bad_param_values_give_one_line(params, words, image_files, tmp_path, capsys):
@@ -239,6 +243,7 @@ def test_match_undecodable_image_names_it(const_matcher, image_files, tmp_path, 
         ("sgm.max-disp=32", ["use --max-disp"]),
         ("sgm.method=bm-sad", ["use --methods"]),
         ("sgm.pair=1", ["'pair'"]),
+        ("sgm.left=1", ["'left' is the left image"]),
     ],
 )
 def test_compare_refuses_params_the_runner_sets_itself(param, words, tmp_path, capsys):

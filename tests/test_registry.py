@@ -50,6 +50,12 @@ def test_matcher_returning_wrong_shape_is_an_error():
         matchers.unregister("test-bad")
 
 
+def test_match_refuses_a_parameter_named_after_its_own_arguments():
+    img = np.zeros((8, 16), np.uint8)
+    with pytest.raises(StereoKitError, match="'pair' is the stereo pair"):  # was a TypeError from run_matcher
+        stereokit.match(img, img, "sgm", 4, pair=img)
+
+
 def test_importing_stereokit_and_classical_matchers_does_not_load_torch():
     code = (
         "import sys, numpy as np, stereokit\n"
@@ -144,7 +150,18 @@ def plugins(tmp_path, monkeypatch):
         monkeypatch.setattr(matchers, attr, None if attr == "_targets" else {})
     for mod in ("badplug_rt", "badplug_syntax", "okplug"):
         monkeypatch.delitem(sys.modules, mod, raising=False)
+    registry._source_digest.cache_clear()
     return registry
+
+
+def test_an_entry_points_origin_changes_with_its_code_not_only_its_version(plugins, tmp_path):
+    before = matchers.origin("plug-ok")
+    assert before.startswith("okplug:good (badplug 0.1) code okplug ") and ", stereokit " in before
+    assert matchers.origin("plug-strict") == before.replace("okplug:good", "okplug:strict")  # same module, same code
+    (tmp_path / "okplug.py").write_text(PLUGIN_FILES["okplug.py"].replace("5.0", "6.0"))  # edited, same version 0.1
+    plugins._source_digest.cache_clear()  # as a new process would
+    after = matchers.origin("plug-ok")
+    assert after != before and after.startswith("okplug:good (badplug 0.1) code okplug ")
 
 
 @pytest.mark.parametrize("name, words", [

@@ -44,13 +44,6 @@ BAD_OCCLUDED_COLOR = (0, 128, 255)  # bad pixel in an occluded region
 NO_GT_COLOR = (0, 0, 0)
 
 
-def _as_disparity(disp: np.ndarray, which: str) -> np.ndarray:
-    d = np.asarray(disp, dtype=np.float32)
-    if d.ndim != 2:
-        raise StereoKitError(f"{which} must be a 2-D disparity map, got shape {d.shape}")
-    return d
-
-
 def _check_same_shape(a: np.ndarray, b: np.ndarray, what: str) -> None:
     if a.shape[:2] != b.shape[:2]:
         raise StereoKitError(f"{what}: shapes differ, {a.shape[:2]} vs {b.shape[:2]}")
@@ -95,8 +88,7 @@ def colorize_disparity(
     its ground truth share one scale); default: this map's own maximum, at least 1. `cmap` is "kitti" (the devkit's
     8-colour map) or any matplotlib colour map name, e.g. "turbo" or "viridis" (perceptual alternatives).
     """
-    d = _as_disparity(disp, "disparity")
-    valid = np.isfinite(d) & (d >= 0)
+    d, valid = estimates_as_scored(disp, fill=False, what="disparity")  # the evaluator's rule for a valid estimate
     if max_disp is None or not np.isfinite(max_disp) or max_disp <= 1.0:
         # devkit writeColor: if max_disp <= 1 the scale comes from the map's maximum
         max_disp = max(float(d[valid].max()) if valid.any() else 1.0, 1.0)

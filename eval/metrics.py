@@ -293,13 +293,13 @@ def as_ground_truth(gt) -> np.ndarray:
     return g
 
 
-def estimates_as_scored(pred, fill: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def estimates_as_scored(pred, fill: bool = True, *, what: str = "prediction") -> tuple[np.ndarray, np.ndarray]:
     """The estimates the evaluator scores (float32 (H, W)) and the mask of valid ones before filling.
 
     Valid: finite and >= 0. With `fill` the rest are filled by the devkit's background interpolation and pixels it
     cannot reach get INVALID_ESTIMATE; without, they are NaN. The error maps draw exactly these values.
     """
-    p = _as_disparity(pred, "prediction")
+    p = _as_disparity(pred, what)
     with np.errstate(invalid="ignore"):
         valid = np.isfinite(p) & (p >= 0)
     p = np.where(valid, p, np.float32(np.nan)).astype(np.float32)

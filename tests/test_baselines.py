@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -250,3 +251,26 @@ def test_bm_counts_its_block_border_in_the_rounded_range():
         stereokit.match(left, right, method="opencv-bm", max_disp=20)  # 32 + 10 columns lost of 40
     disp = stereokit.match(left, right, method="opencv-bm", max_disp=20, block_size=5)
     assert np.nanmedian(disp) == 3.0
+
+
+def _scene(d: int, h: int = 48, w: int = 128, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    tex = rng.integers(0, 256, (h, w + abs(d) + 8, 3), dtype=np.uint8)
+    tex = cv2.GaussianBlur(tex, (3, 3), 0.7)
+    return tex[:, :w], tex[:, d : d + w]
+
+
+@pytest.mark.parametrize("method, mode", [("opencv-sgbm", cv2.STEREO_SGBM_MODE_SGBM),
+                                          ("opencv-sgbm-3way", cv2.STEREO_SGBM_MODE_SGBM_3WAY)])
+def test_positive_min_disp_keeps_the_right_border_columns(method, mode):
+    left, right = _scene(6)
+    disp = stereokit.match(left, right, method=method, max_disp=16, min_disp=2)
+    # the image is wide enough for OpenCV (no padding): the answer is OpenCV's own output / 16, every column
+    raw = cv2.StereoSGBM_create(minDisparity=2, numDisparities=16, blockSize=5, P1=8 * 3 * 25, P2=32 * 3 * 25,
+                                disp12MaxDiff=0, preFilterCap=0, uniquenessRatio=10, speckleWindowSize=100,
+                                speckleRange=2, mode=mode).compute(left, right)
+    ref = raw.astype(np.float32) / 16
+    ref[raw < 2 * 16] = np.nan
+    np.testing.assert_array_equal(disp[:, -4:], ref[:, -4:])
+    # and the true disparity 6 is found there
+    assert np.isfinite(disp[12:-12, -2:]).all() and np.abs(disp[12:-12, -2:] - 6).max() <= 0.5

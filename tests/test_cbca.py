@@ -152,3 +152,17 @@ def test_bad_input(kw, msg):
     args.update(kw)
     with pytest.raises(StereoKitError, match=msg):
         cross_based_aggregation(args.pop("vol"), **args)
+
+
+def test_arm_stops_at_a_difference_equal_to_tau1():
+    # row 0 0 0.5 0.5 0.5 0.5 (exact binary fractions), L1 large: from x = 0 the immediate neighbour x = 1 is
+    # always in, x = 2 differs by exactly tau1 = 0.5 -> the right arm ends (exclusive) at 2
+    img = np.array([[0.0, 0.0, 0.5, 0.5, 0.5, 0.5]], np.float32)
+    arms = cross_arms(img, L1=10, tau1=0.5)
+    assert arms[1, 0, 0] == 2
+    # from x = 5 leftwards: 4 always in, 3 and 2 equal (diff 0 < 0.5), 1 differs by 0.5 -> ends at 1
+    assert arms[0, 0, 5] == 1
+    # vertically, likewise
+    col = img.T.copy()
+    arms_v = cross_arms(col, L1=10, tau1=0.5)
+    assert arms_v[3, 0, 0] == 2 and arms_v[2, 5, 0] == 1

@@ -188,3 +188,13 @@ def test_exported_from_eval():
     import eval
 
     assert eval.colorize_disparity is colorize_disparity and eval.error_image is error_image
+
+
+def test_max_disp_of_one_takes_the_maps_maximum():
+    d = np.array([[5.0, 10.0]], np.float32)
+    # max_disp 1 (<= 1): scale = the map's maximum 10 -> 5 / 10 = 0.5 is the grey between magenta and green,
+    # 10 / 10 = 1 is white (with a scale of 1 both would be clipped to white)
+    img = colorize_disparity(d, max_disp=1.0)
+    assert tuple(int(c) for c in img[0, 0]) == (127, 127, 127)
+    assert tuple(int(c) for c in img[0, 1]) == (255, 255, 255)
+    np.testing.assert_array_equal(img, colorize_disparity(d))

@@ -209,3 +209,14 @@ def test_unsupported_image_types_and_options_are_refused():
         cost_volume(a, b, 1, cost=["ad"])
     with pytest.raises(StereoKitError, match="unsigned"):
         hamming(np.array([[1.9, np.nan]]), np.zeros((1, 2), np.uint64))
+
+
+def test_census_window_is_width_by_height():
+    # centre 4: left neighbour 9 (brighter), right 0 (darker); up 0 (darker), down 9 (brighter)
+    img = np.array([[0, 0, 0], [9, 4, 0], [9, 9, 9]], np.float32)
+    # 3 wide x 1 high: neighbours left, right in raster order, first in the top bit -> 0b01
+    assert int(census_transform(img, (3, 1))[1, 1]) == 0b01
+    # 1 wide x 3 high: neighbours up, down -> 0b10
+    assert int(census_transform(img, (1, 3))[1, 1]) == 0b10
+    # the string form "WxH" likewise
+    assert int(census_transform(img, "3x1")[1, 1]) == 0b01

@@ -7,7 +7,7 @@ import pytest
 
 from stereokit import StereoKitError
 from stereokit.cost import cost_volume
-from stereokit.disparity import left_right_check, right_disparity, winner_takes_all
+from stereokit.disparity import disparity_with_lr_check, left_right_check, right_disparity, winner_takes_all
 
 # Numba flags the inlined pixel-cost overload when compiling (see stereokit/cost.py): a known false alarm.
 pytestmark = pytest.mark.filterwarnings("ignore:variable '_pix_overload")
@@ -243,3 +243,37 @@ def test_bad_options_name_themselves(call, words):
     with pytest.raises(StereoKitError, match=words):
         call(vol)
     assert winner_takes_all(vol, 2.0)[0, 0] >= 2  # an integral float is an integer
+
+
+def _flat_volume(w, nd, min_disp=0, value=1.0):
+    """One row, all-equal costs, +inf where x - d leaves the right image."""
+    x = np.arange(w)[None, :, None]
+    d = min_disp + np.arange(nd)[None, None, :]
+    return np.where(x - d < 0, np.float32(np.inf), np.float32(value)).astype(np.float32)
+
+
+def test_right_disparity_ties_go_to_the_smallest_disparity():
+    # every candidate C(y, xr + d, d) of every right pixel costs the same: the smallest disparity wins
+    assert right_disparity(_flat_volume(6, 3), 0).tolist() == [[0.0] * 6]
+    # min_disp 2: xr + 2 + k must lie inside the 6 px image: xr 0..3 -> 2, xr 4, 5 have no candidate -> NaN
+    got = right_disparity(_flat_volume(6, 3, 2), 2)[0]
+    assert got[:4].tolist() == [2.0] * 4 and np.isnan(got[4:]).all()
+
+
+def test_left_right_check_rounds_the_match_to_the_nearest_column():
+    # x = 3, d = 1.4: x - d = 1.6 rounds to column 2 (dr 1: |1.4 - 1| = 0.4 <= 1, kept);
+    # truncating to column 1 would compare with dr 5 and reject it
+    dl = np.array([[np.nan, np.nan, np.nan, 1.4]], np.float32)
+    dr = np.array([[np.nan, 5.0, 1.0, np.nan]], np.float32)
+    assert left_right_check(dl, dr, threshold=1.0)[0, 3] == np.float32(1.4)
+
+
+def test_fused_check_rounds_the_match_to_the_nearest_column():
+    # left pixel x = 4: costs (d - 1.4)^2 at d = 0, 1, 2 = 1.96, 0.16, 0.36 -> parabola minimum d = 1.4,
+    # match x - d = 2.6 -> column 3. Every other cell costs 9, so right pixel 3's best is C(4, 1) = 0.16 (d_R 1)
+    # and right pixel 2's is C(4, 2) = 0.36 (d_R 2). Rounded: |1.4 - 1| = 0.4 <= 0.5 kept;
+    # truncated (column 2): |1.4 - 2| = 0.6 > 0.5 rejected.
+    vol = _flat_volume(6, 3, value=9.0)
+    vol[0, 4] = [1.96, 0.16, 0.36]
+    out = disparity_with_lr_check(vol, 0, "parabola", 0.0, 0.5)
+    assert abs(float(out[0, 4]) - 1.4) < 1e-5

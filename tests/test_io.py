@@ -12,6 +12,7 @@ import pytest
 from stereokit import StereoKitError
 from stereokit import io as skio
 from stereokit.io import (
+    KITTI_MAX_DISPARITY,
     calibration_from_calib,
     middlebury_gt_scale,
     read_calib,
@@ -309,3 +310,20 @@ def test_atomic_write_cleans_up_when_encoding_fails(tmp_path):
     with pytest.raises(StereoKitError):
         write_disparity(tmp_path / "x.png", np.full((2, 2), -3.0, np.float32))
     assert os.listdir(tmp_path) == []
+
+
+def test_kitti_png_stores_its_largest_value_65535(tmp_path):
+    # 65535 / 256 = 255.99609375 is exactly representable and is the largest value a uint16 PNG can hold
+    d = np.array([[KITTI_MAX_DISPARITY, 1.0]], np.float32)
+    assert float(d[0, 0]) == 255.99609375
+    p = write_kitti_disparity(tmp_path / "max.png", d)
+    raw = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
+    assert raw.tolist() == [[65535, 256]]
+    assert read_kitti_disparity(p).tolist() == [[255.99609375, 1.0]]
+
+
+def test_resized_2003_copies_take_the_nearest_integer_scale():
+    # a resized cones/teddy copy is scaled by width relative to the full 1800 px, to the NEAREST integer:
+    # 1800 / 904 = 1.99 -> 2 (a half-size copy), 1800 / 602 = 2.99 -> 3 (a third-size copy)
+    assert middlebury_gt_scale("cones", 904, 752, "im2") == 2
+    assert middlebury_gt_scale("teddy", 602, 500, "im2") == 3

@@ -10,7 +10,15 @@ import torch
 import torch.nn.functional as F
 
 from learned.mccnn.model import AccurateNet, FastNet, mccnn_cost_volume, normalize_image
-from learned.mccnn.sampler import OFFSETS, Augmentation, PatchSampler, occlusion_from_gt, prepare_scene, valid_samples
+from learned.mccnn.sampler import (
+    OFFSETS,
+    Augmentation,
+    PatchSampler,
+    Scene,
+    occlusion_from_gt,
+    prepare_scene,
+    valid_samples,
+)
 from stereokit import StereoKitError, StereoPair
 
 
@@ -834,3 +842,18 @@ def test_tune_search_follows_the_score_and_stops_after_a_round_that_keeps_nothin
     found, best = tune.coordinate_descent(start, 1.0, lambda p: 1.0, rounds=3, report=lines.append)
     assert (found, best) == (start, 1.0)  # nothing kept, and the unused cross arms are reported as the start's
     assert lines and {ln.split()[1] for ln in lines} == {"0"}
+
+
+def test_positive_offsets_cover_both_sides():
+    rng = np.random.default_rng(0)
+    img = rng.standard_normal((20, 30)).astype(np.float32)
+    ys, xs = np.meshgrid(np.arange(5, 15), np.arange(10, 25), indexing="ij")
+    scene = Scene(img, img, ys.ravel().astype(np.int32), xs.ravel().astype(np.int32),
+                  np.full(ys.size, 3.0, np.float32))
+    b = PatchSampler([scene], 9, (0.5, 1.5, 6.0), Augmentation.identity(), seed=1).draw(4000)
+    d_pos = b["d_pos"]
+    assert np.all(np.abs(d_pos) <= 0.5)
+    # U(-0.5, 0.5): about half on each side, mean about 0 (4000 draws: std of the mean ~0.005)
+    assert 0.4 < (d_pos < 0).mean() < 0.6
+    assert abs(d_pos.mean()) < 0.03
+    assert d_pos.min() < -0.45 and d_pos.max() > 0.45

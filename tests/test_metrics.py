@@ -582,3 +582,27 @@ def test_pooled_d1_equals_the_devkit_loop():
     assert 0 < reference["D1-all"] < 100
     for key, value in reference.items():
         assert pooled[key] == pytest.approx(value, rel=1e-12), key
+
+
+@pytest.mark.parametrize(
+    "pred, expected",
+    [
+        # gt 100, estimate 95.125: |e| = 4.875 > 3 px but < 5 % of gt (5.0) -> not an outlier
+        # (5 % of the estimate would be 4.756 < 4.875: an outlier if the rule used the estimate)
+        (95.125, 0.0),
+        # gt 100, estimate 105.125: |e| = 5.125 > 5 % of gt (5.0) -> an outlier
+        # (5 % of the estimate would be 5.256 > 5.125: not an outlier if the rule used the estimate)
+        (105.125, 100.0),
+    ],
+)
+def test_d1_relative_threshold_is_five_percent_of_the_ground_truth(pred, expected):
+    gt = np.array([[100.0]], np.float32)
+    r = evaluate_pair(np.array([[pred]], np.float32), gt)
+    assert r.all["D1-all"] == expected
+
+
+def test_an_estimate_of_exactly_zero_is_valid():
+    # d = 0 (a point at infinity) is a valid disparity for the devkit (isValid: d >= 0), in the estimate as in the GT
+    gt = np.array([[0.0, 5.0]], np.float32)
+    r = evaluate_pair(gt.copy(), gt)
+    assert r.all["density"] == 100.0 and r.all["EPE"] == 0.0 and r.all["D1-all"] == 0.0

@@ -253,3 +253,37 @@ def test_int16_overflow_falls_back_to_float():
     np.testing.assert_array_equal(sgm(vol, 3, 20, 8), reference_sgm(vol, 3, 20, 8).astype(np.float32))
     vol[1, 1, 2] = 7.5  # not an integer
     np.testing.assert_array_equal(sgm(vol, 3, 20, 8), reference_sgm(vol, 3, 20, 8).astype(np.float32))
+
+
+def test_path_directions_are_the_textbook_sets():
+    axis = {(1, 0), (-1, 0), (0, 1), (0, -1)}
+    diagonal = {(1, 1), (-1, -1), (1, -1), (-1, 1)}
+    knight = {(sx * a, sy * b) for a, b in ((1, 2), (2, 1)) for sx in (1, -1) for sy in (1, -1)}
+    for paths, expected in ((4, axis), (8, axis | diagonal), (16, axis | diagonal | knight)):
+        dirs = path_directions(paths)
+        assert len(dirs) == paths and set(dirs) == expected  # no direction twice, none missing
+
+
+@pytest.mark.parametrize("paths", [4, 8, 16])
+def test_a_constant_cost_offset_shifts_every_path_cost_by_it(paths):
+    # L_r(p, d) = C(p, d) + min(...) - min_k L_r(p - r, k): adding c to every cost adds c to every L_r (the
+    # subtracted minimum cancels it), so the sum over the paths grows by paths * c, exactly for integers.
+    # With c = 8500 the costs no longer fit the int16 sweep sums (paths / 2 directions per sweep, each up to
+    # cost + P2): this also checks that such volumes are not aggregated in int16.
+    rng = np.random.default_rng(paths)
+    vol = rng.integers(0, 400, size=(6, 9, 5)).astype(np.float32)
+    base = sgm(vol, 3, 20, paths)
+    shifted = sgm(vol + np.float32(8500), 3, 20, paths)
+    np.testing.assert_array_equal(shifted, base + np.float32(paths * 8500))
+
+
+@pytest.mark.parametrize("offset", [0.0, 0.25])  # integer costs (int16 kernel) and non-integer ones (float32)
+def test_adaptive_p2_never_drops_below_p1(offset):
+    # a checkerboard guide differs by 1 between horizontal and vertical neighbours; with p2_gamma = 0.01,
+    # P2 / (1 + 1 / 0.01) = 40 / 101 < P1, so P2' = max(P1, ...) = P1 on every step of the 4 paths:
+    # the same as constant penalties P1 = P2 = 10.
+    rng = np.random.default_rng(1)
+    vol = (rng.integers(0, 60, size=(7, 8, 5)) + offset).astype(np.float32)
+    checker = (np.indices((7, 8)).sum(axis=0) % 2).astype(np.float32)
+    got = sgm(vol, 10, 40, paths=4, guide=checker, p2_gamma=0.01)
+    np.testing.assert_array_equal(got, sgm(vol, 10, 10, paths=4))

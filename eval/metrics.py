@@ -297,7 +297,8 @@ def estimates_as_scored(pred, fill: bool = True, *, what: str = "prediction") ->
     """The estimates the evaluator scores (float32 (H, W)) and the mask of valid ones before filling.
 
     Valid: finite and >= 0. With `fill` the rest are filled by the devkit's background interpolation and pixels it
-    cannot reach get INVALID_ESTIMATE; without, they are NaN. The error maps draw exactly these values.
+    cannot reach get INVALID_ESTIMATE; without, they are NaN. The error maps draw exactly these values. `what`
+    names the array in error messages.
     """
     p = _as_disparity(pred, what)
     with np.errstate(invalid="ignore"):

@@ -56,7 +56,7 @@ import numpy as np
 
 from stereokit.errors import StereoKitError
 from stereokit.pair import StereoPair, to_uint8
-from stereokit.validation import check_disparity_range, reject_unknown, round_up_16  # round_up_16: numDisparities
+from stereokit.validation import check_bool, check_disparity_range, reject_unknown, round_up_16  # round_up_16: numDisparities
 
 __all__ = ["opencv_bm", "opencv_sgbm", "opencv_sgbm_hh", "opencv_sgbm_3way", "from_opencv_disparity", "round_up_16"]
 
@@ -196,8 +196,7 @@ def _sgbm(who: str, pair: StereoPair, max_disp: int, mode: int, *, min_disp: int
     uniqueness_ratio = _int_option(who, "uniqueness_ratio", uniqueness_ratio, lo=0)
     speckle_window_size = _int_option(who, "speckle_window_size", speckle_window_size, lo=0)
     speckle_range = _int_option(who, "speckle_range", speckle_range, lo=0)
-    if not isinstance(color, (bool, np.bool_)):
-        raise StereoKitError(f"{who}: color must be True or False, got {color!r}")
+    check_bool(f"{who}: color", color)
     cn = 3 if pair.channels == 3 and color else 1
     p2_given = P2 is not None
     P1 = 8 * cn * block_size**2 if P1 is None else _int_option(who, "P1", P1, lo=0)

@@ -13,7 +13,6 @@ import numpy as np
 
 from stereokit.errors import StereoKitError
 from stereokit.io import atomic_write_bytes
-
 from stereokit.pair import as_mask
 
 from .metrics import as_ground_truth, estimates_as_scored

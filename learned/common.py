@@ -60,13 +60,6 @@ def choose_device(device: str | torch.device | int | None = None) -> torch.devic
     raise StereoKitError(f"device {device!r} is not available; {where}")
 
 
-def check_bool(name: str, value) -> bool:
-    """`value` if it is True or False, else StereoKitError: a string such as "no" would read as True."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise StereoKitError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
-
-
 def weights_path(weights, default: str | os.PathLike) -> Path:
     """The weights file to load: `weights` (a path) or `default` when None; another type or "" raises StereoKitError."""
     if weights is None:

@@ -22,10 +22,9 @@ import numpy as np
 from .blockmatch import block_match, block_match_supported
 from .cost import cost_volume
 from .disparity import _wta_options, disparity_with_lr_check, winner_takes_all
-from .errors import StereoKitError
 from .pair import StereoPair
 from .refine import fill_invalid, median_filter, remove_speckles
-from .validation import check_disparity_range, check_number, reject_unknown
+from .validation import check_bool, check_disparity_range, check_number, reject_unknown
 
 __all__ = ["disparity_from_volume", "bm_sad", "bm_ssd", "bm_ncc", "bm_census", "sgm_matcher", "REFINE_DEFAULTS"]
 
@@ -92,8 +91,7 @@ def _check_refine(opts: dict[str, Any]) -> None:
             check_number(key, opts[key])
     for key in ("median", "speckle_size"):
         check_number(key, opts[key], integer=True)
-    if not isinstance(opts["fill"], (bool, np.bool_)):
-        raise StereoKitError(f"fill must be true or false, got {opts['fill']!r}")
+    check_bool("fill", opts["fill"])
 
 
 def _images(pair: StereoPair, color: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -22,6 +22,13 @@ def check_number(name: str, value, *, integer: bool = False, positive: bool = Fa
     raise StereoKitError(f"{name} must be {kind}, got {value!r}")
 
 
+def check_bool(name: str, value) -> bool:
+    """`value` if it is True or False, else StereoKitError naming `name`: a string such as "no" would read as True."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise StereoKitError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def check_min_disp(min_disp) -> int:
     """`min_disp` as an int (integral floats such as 2.0 accepted), else StereoKitError: 1.5 or "2" would shift or
     break the disparities silently."""

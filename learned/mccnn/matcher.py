@@ -18,12 +18,11 @@ from __future__ import annotations
 import numpy as np
 
 from stereokit.disparity import left_right_check, winner_takes_all
-from stereokit.errors import StereoKitError
 from stereokit.postprocess import interpolate_lr, lr_labels, subpixel_parabola, thresholded_gaussian
 from stereokit.refine import median_filter, remove_speckles
-from stereokit.validation import check_disparity_range, reject_unknown
+from stereokit.validation import check_bool, check_disparity_range, reject_unknown
 
-from ..common import check_bool, check_number, weights_fingerprint
+from ..common import check_number, weights_fingerprint
 from .model import mccnn_cost_volume, normalize_image
 from .presets import PRESETS, preset_params
 from .weights import load_model, shipped_weights

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..errors import StereoKitError
 from ..pair import StereoPair
 from .base import Dataset, require_dir, unique_names
-from .middlebury import IMAGE_SUFFIXES, find_scenes, load_scene
+from .middlebury import find_scenes, image_files, load_scene
 
 GT_FOLDER = "two_view_training_gt"
 GT_FILES = ("disp0GT.pfm", "mask0nocc.png")  # the GT archive's scene folders hold only these
@@ -29,8 +29,7 @@ def _is_scene(folder: Path) -> str | None:
     if has:
         missing = "im1.png" if has == ["im0.png"] else "im0.png"
         raise StereoKitError(f"incomplete ETH3D scene {folder}: {missing} is missing")
-    other = sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-                   and p.name not in GT_FILES)
+    other = image_files(folder, exclude=GT_FILES)
     if other:
         raise StereoKitError(f"{folder} holds images ({', '.join(other[:4])}) but no ETH3D im0.png/im1.png")
     return None

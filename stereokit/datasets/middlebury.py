@@ -79,6 +79,12 @@ def _present(folder: Path, names: list[str]) -> list[str]:
     return [n for n in names if (folder / n).is_file()]
 
 
+def image_files(folder: Path, exclude: tuple[str, ...] = ()) -> list[str]:
+    """Sorted names of the image files (`IMAGE_SUFFIXES`) directly in `folder`, except `exclude`."""
+    return sorted(p.name for p in folder.iterdir()
+                  if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and p.name not in exclude)
+
+
 def _alts(names: list[str]) -> str:
     return "|".join(names)
 
@@ -113,7 +119,7 @@ def _layout_by_images(folder: Path) -> str | None:
     for layout, (left, right, *_r) in LAYOUTS.items():
         if first_existing(folder, left) or first_existing(folder, right):
             return _complete(folder, layout)  # raises: one image of the pair is missing
-    images = sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    images = image_files(folder)
     if images:
         raise StereoKitError(f"{folder} holds images ({', '.join(images[:4])}{', ...' if len(images) > 4 else ''}) "
                              f"but no Middlebury layout (im0/im1, view1/view5 or im2/im6)")

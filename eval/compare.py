@@ -50,7 +50,6 @@ import random
 import re
 import shutil
 import sys
-import tempfile
 import threading
 import time
 import traceback
@@ -183,15 +182,10 @@ def _machine() -> dict:
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """`text` as UTF-8, written atomically (`stereokit.io.atomic_write_bytes`)."""
+    from stereokit.io import atomic_write_bytes
+
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def safe_token(name: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -255,12 +256,18 @@ def _same(a, b) -> bool:
 def open_log(path: Path, history: list[dict]):
     """OUT/log.jsonl opened for appending, first rewritten to hold exactly `history` (the records of the state being
     continued): a new run starts an empty log; a resumed one drops records written after its checkpoint."""
-    import json
+    from stereokit.io import atomic_write_bytes
 
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps(rec) + "\n" for rec in history))
-    os.replace(tmp, path)
+    atomic_write_bytes(path, "".join(json.dumps(rec) + "\n" for rec in history).encode("utf-8"))
     return open(path, "a")
+
+
+def save_json_atomic(path: str | os.PathLike, data: dict) -> None:
+    """`data` as indented JSON (the small file beside shipped weights), written atomically
+    (`stereokit.io.atomic_write_bytes`)."""
+    from stereokit.io import atomic_write_bytes
+
+    atomic_write_bytes(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
 
 
 def atomic_save(obj, path: str | os.PathLike) -> None:

@@ -27,7 +27,6 @@ import os
 import re
 import shlex
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -52,6 +51,7 @@ from ..common import (
     merge_settings,
     open_log,
     rng_state,
+    save_json_atomic,
     seed_everything,
     set_rng_state,
 )
@@ -69,7 +69,7 @@ def save_weights(net: GCNet, path: str | os.PathLike, meta: dict | None = None) 
     state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
     atomic_save({"format": WEIGHTS_FORMAT, "config": net.cfg.to_dict(), "state_dict": state}, path)
     if meta is not None:
-        write_json_atomic(Path(path).with_suffix(".json"), meta)
+        save_json_atomic(Path(path).with_suffix(".json"), meta)
 
 
 def load_weights(path: str | os.PathLike, device: str | torch.device = "cpu") -> GCNet:
@@ -87,15 +87,6 @@ def load_weights(path: str | os.PathLike, device: str | torch.device = "cpu") ->
     net = GCNet(cfg)
     load_state_dict(net, obj["state_dict"], path)
     return net.to(choose_device(device)).eval()
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh, indent=2)
-        fh.write("\n")
-    os.replace(tmp, path)
 
 
 # ----------------------------------------------------------------------------------------------- data

@@ -41,6 +41,7 @@ from learned.common import (
     merge_settings,
     open_log,
     rng_state,
+    save_json_atomic,
     seed_everything,
     set_rng_state,
 )
@@ -181,9 +182,7 @@ def export_weights(model, path: str | os.PathLike, meta: dict) -> None:
     """Ship `model` as {format, arch, setting, in_channels, state_dict} (+ `meta` as JSON beside it), atomically."""
     path = Path(path)
     atomic_save({"format": WEIGHTS_FORMAT, **model.config(), "state_dict": model.state_dict()}, path)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(meta, indent=2) + "\n")
-    os.replace(tmp, path.with_suffix(".json"))
+    save_json_atomic(path.with_suffix(".json"), meta)
 
 
 def init_from(model: torch.nn.Module, weights: str, arch: str, setting: str) -> None:

@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     from learned.mccnn.model import mccnn_cost_volume, normalize_image
     from learned.mccnn.presets import preset_params
     from learned.mccnn.weights import load_model
-    from learned.splits import VALIDATION_SCENES
+    from learned.splits import training_indices
     from stereokit.datasets import open_dataset
     from stereokit.validation import max_disp_from_gt
 
@@ -124,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         left, right = normalize_image(pair.left_gray), normalize_image(pair.right_gray)
         md = max_disp_from_gt(float(np.nanmax(pair.gt)), pair.width)
         scenes[name] = (pair, left, right, mccnn_cost_volume(model, left, right, md, 0, device="cpu", normalize=False))
-    train = [n for n in ds.names if n not in VALIDATION_SCENES]
-    held = [n for n in ds.names if n in VALIDATION_SCENES]
+    keep, held = training_indices(f"middlebury:{root}", ds.names)  # the trainers' held-out rule
+    train = [ds.names[i] for i in keep]
     tune = ["sample"] if args.tune_on == "sample" else train
 
     def scores(p: dict, names: list[str]) -> dict[str, float]:

@@ -172,6 +172,7 @@ def test_sample_dataset():
     assert p.name == "motorcycle" and p.shape == (500, 741) and p.left.dtype == np.uint8
     valid = np.isfinite(p.gt)
     assert 0.9 < valid.mean() < 0.95  # about 7 % unknown (inf in scikit-image's copy -> NaN)
+    assert np.isnan(p.gt[~valid]).all()  # unknown is NaN, never inf
     assert 7.0 < np.nanmin(p.gt) < 7.5 and 59.5 < np.nanmax(p.gt) < 60.0
     assert p.calib is not None and p.calib.focal == pytest.approx(994.978)
     # depth of the largest disparity: f * B / (d + doffs), in mm
@@ -487,7 +488,7 @@ def test_kitti_loader(tmp_path, year):
     assert ds.names == ["000000_10", "000001_10"]  # only *_10 frames
     for name, p in zip(ds.names, ds):
         src = scenes[name.split("_")[0]]
-        assert p.name == name and np.array_equal(p.left, src.left)
+        assert p.name == name and np.array_equal(p.left, src.left) and np.array_equal(p.right, src.right)
         assert np.abs(p.gt - src.gt).max() <= 0.5 / 256 + 1e-6
         assert np.array_equal(p.nonocc, src.nonocc)
         if year == 2015:
@@ -521,6 +522,17 @@ def test_kitti_frame_without_gt_among_frames_with_gt_raises(tmp_path, year, fold
     (tmp_path / folder / "000001_10.png").unlink()
     with pytest.raises(StereoKitError, match=rf"000001_10.*{folder}.*missing.*1 of 3"):
         open_dataset(f"kitti{year}:{tmp_path}")
+
+
+def test_kitti_with_only_disp_noc_scores_it_as_the_gt(tmp_path):
+    # a copy without disp_occ: GT is disp_noc and there is no separate non-occluded mask
+    scenes = _write_kitti(tmp_path, 2012, frames=("000000",))
+    for f in (tmp_path / "disp_occ").iterdir():
+        f.unlink()
+    (tmp_path / "disp_occ").rmdir()
+    p, src = open_dataset(f"kitti2012:{tmp_path}")[0], scenes["000000"]
+    assert p.nonocc is None and np.array_equal(np.isfinite(p.gt), src.nonocc & np.isfinite(src.gt))
+    assert np.nanmax(np.abs(p.gt - src.gt)) <= 0.5 / 256 + 1e-6
 
 
 def test_kitti_testing_folder_without_any_gt(tmp_path):
@@ -722,3 +734,112 @@ def test_synthetic_dataset_checks_count_and_options_up_front():
         synthetic_dataset(2, bogus=1)
     with pytest.raises(StereoKitError, match="height"):
         synthetic_dataset(2, height=4)
+
+
+# ---------------------------------------------------------------- loaders: choices the layouts document
+
+def test_kitti2012_prefers_colour_and_takes_each_cameras_projection_matrices(tmp_path):
+    # KITTI 2012 ships gray (image_0/1, cameras 0/1: P0/P1) and colour (colored_0/1, cameras 2/3: P2/P3) pairs
+    root = tmp_path / "k"
+    c, g = make_scene(2, height=16, width=40, max_disp=8), make_scene(3, height=16, width=40, max_disp=8)
+    write_image(root / "colored_0" / "000004_10.png", c.left)
+    write_image(root / "colored_1" / "000004_10.png", c.right)
+    _write_u8(root / "image_0" / "000004_10.png", g.left_gray * 255)
+    _write_u8(root / "image_1" / "000004_10.png", g.right_gray * 255)
+    (root / "calib").mkdir()
+    # baselines: P0/P1 350 / 700 = 0.5 m, P2/P3 (70 + 420) / 700 = 0.7 m
+    (root / "calib" / "000004.txt").write_text(
+        "P0: 700 0 600 0 0 700 180 0 0 0 1 0\nP1: 700 0 600 -350 0 700 180 0 0 0 1 0\n"
+        "P2: 700 0 600 70 0 700 180 0 0 0 1 0\nP3: 700 0 600 -420 0 700 180 0 0 0 1 0\n")
+    q = open_dataset(f"kitti2012:{root}")[0]
+    assert q.left.ndim == 3 and np.array_equal(q.left, c.left) and np.array_equal(q.right, c.right)
+    assert q.calib.focal == 700 and q.calib.baseline == pytest.approx(0.7)
+    for d in ("colored_0", "colored_1"):  # gray only: cameras 0 and 1
+        (root / d / "000004_10.png").unlink()
+        (root / d).rmdir()
+    q = open_dataset(f"kitti2012:{root}")[0]
+    assert q.left.ndim == 2 and q.calib.baseline == pytest.approx(0.5)
+
+
+_SHUFFLED = ("000003", "000007", "000000", "000009", "000001", "000005", "000002", "000008", "000004", "000006")
+
+
+def test_kitti_frames_are_listed_in_sorted_order(tmp_path):
+    img = np.zeros((4, 8, 3), np.uint8)
+    for f in _SHUFFLED:  # created out of order: the listing must not follow the folder's order
+        write_image(tmp_path / "image_2" / f"{f}_10.png", img)
+        write_image(tmp_path / "image_3" / f"{f}_10.png", img)
+    assert open_dataset(f"kitti2015:{tmp_path}").names == [f"{f}_10" for f in sorted(_SHUFFLED)]
+
+
+def test_sceneflow_frames_are_listed_in_sorted_order(tmp_path):
+    img, gt = np.zeros((4, 8, 3), np.uint8), np.ones((4, 8), np.float32)
+    for f in _SHUFFLED:
+        write_image(tmp_path / "frames_cleanpass" / "s" / "left" / f"{f}.png", img)
+        write_image(tmp_path / "frames_cleanpass" / "s" / "right" / f"{f}.png", img)
+        write_pfm(tmp_path / "disparity" / "s" / "left" / f"{f}.pfm", gt)
+    assert open_dataset(f"sceneflow:{tmp_path}").names == [f"s-{f}" for f in sorted(_SHUFFLED)]
+
+
+def test_sceneflow_jpg_images(tmp_path):
+    # images may be .png, .webp or .jpg; the GT is always disparity/.../left/NAME.pfm
+    p = make_scene(6, height=24, width=48, max_disp=10)
+    write_image(tmp_path / "frames_cleanpass" / "seq" / "left" / "0003.jpg", p.left)
+    write_image(tmp_path / "frames_cleanpass" / "seq" / "right" / "0003.jpg", p.right)
+    write_pfm(tmp_path / "disparity" / "seq" / "left" / "0003.pfm", p.gt)
+    ds = open_dataset(f"sceneflow:{tmp_path}")
+    assert ds.names == ["seq-0003"]
+    q = ds[0]
+    assert q.left.shape == (24, 48, 3) and np.array_equal(q.gt, p.gt)
+
+
+def test_eth3d_gt_in_the_scene_folder_wins_over_the_gt_archive(tmp_path):
+    a, b = _scene(5), _scene(6)
+    _write_2014(tmp_path / "two_view_training" / "forest_1s", a)  # its own disp0GT.pfm and mask0nocc.png
+    gt_dir = tmp_path / "two_view_training_gt" / "forest_1s"
+    gt_dir.mkdir(parents=True)
+    write_pfm(gt_dir / "disp0GT.pfm", b.gt)
+    _write_u8(gt_dir / "mask0nocc.png", np.where(b.nonocc, 255, 128))
+    q = open_dataset(f"eth3d:{tmp_path}")[0]
+    assert np.array_equal(q.gt[1:], a.gt[1:]) and np.array_equal(q.nonocc, a.nonocc)
+
+
+def test_lr_consistency_rounds_the_match_to_the_nearest_pixel():
+    # |dL(x) - dR(round(x - dL(x)))| <= 1: x=3 with dL 1.4 matches 1.6 -> pixel 2; with dL 1.6 matches 1.4 -> pixel 1
+    gl = np.array([[0, 0, 0, 1.4, 0], [0, 0, 0, 1.6, 0]], np.float32)
+    gr = np.array([[0, 5, 1.4, 0, 0], [0, 1.6, 5, 0, 0]], np.float32)
+    # x=0 and x=4 match dR 0 (consistent); x=1, x=2 (dL 0) meet dR 5 or 1.4 / 1.6 (off by more than 1)
+    assert lr_consistent(gl, gr).tolist() == [[True, False, False, True, True]] * 2
+
+
+def test_right_reference_checks_consistency_in_the_new_reference_view():
+    # one row, background at d=0, an object at d=2: left pixels 3-4, right pixels 1-2 (= 3-4 minus 2)
+    d_left = np.array([[0, 0, 0, 2, 2, 0]] * 2, np.float32)
+    d_right = np.array([[0, 2, 2, 0, 0, 0]] * 2, np.float32)
+    img = np.zeros((2, 6), np.uint8)
+    q = right_reference(StereoPair(left=img, right=img, gt=d_left, name="p", meta={"gt_right": d_right}))
+    # mirrored: the new reference GT is [0, 0, 0, 2, 2, 0] again and the new target GT [0, 2, 2, 0, 0, 0]; its
+    # background pixels 1-2 land on the object in the new target view: occluded; everything else is seen
+    assert q.gt.tolist() == [[0, 0, 0, 2, 2, 0]] * 2
+    assert q.meta["nonocc_source"] == "lr-check"
+    assert q.nonocc.tolist() == [[True, False, False, True, True, True]] * 2
+
+
+def test_synthetic_dataset_scene_i_is_the_scene_of_seed_plus_i_with_the_options():
+    from stereokit.datasets.synthetic import synthetic_dataset
+
+    ds = synthetic_dataset(2, 5, height=32, width=48, max_disp=8)
+    q, ref = ds[1], make_scene(6, height=32, width=48, max_disp=8)
+    assert q.name == "synthetic-00006" and q.shape == (32, 48) and q.gt.max() <= 7
+    assert np.array_equal(q.gt, ref.gt) and np.array_equal(q.left, ref.left)
+    assert np.array_equal(open_dataset("synthetic:2:5")[1].gt, make_scene(6).gt)  # the spec's seeds likewise
+
+
+def test_kitti2015_obj_map_every_object_index_is_foreground(tmp_path):
+    # obj_map: 0 = background, 1, 2, ... = the index of the object a pixel belongs to (object 1 included)
+    img = np.zeros((2, 4, 3), np.uint8)
+    write_image(tmp_path / "image_2" / "000000_10.png", img)
+    write_image(tmp_path / "image_3" / "000000_10.png", img)
+    _write_u8(tmp_path / "obj_map" / "000000_10.png", [[0, 1, 2, 0], [5, 0, 0, 1]])
+    q = open_dataset(f"kitti2015:{tmp_path}")[0]
+    assert q.fg.tolist() == [[False, True, True, False], [True, False, False, True]]

@@ -327,3 +327,61 @@ def test_resized_2003_copies_take_the_nearest_integer_scale():
     # 1800 / 904 = 1.99 -> 2 (a half-size copy), 1800 / 602 = 2.99 -> 3 (a third-size copy)
     assert middlebury_gt_scale("cones", 904, 752, "im2") == 2
     assert middlebury_gt_scale("teddy", 602, 500, "im2") == 3
+
+
+# ---------------------------------------------------------------- PFM header and body edge cases (hand-written files)
+
+_ROWS_BOTTOM_UP = [[4.0, 5.0, 6.0], [1.0, 2.0, 3.0]]
+_TOP_DOWN = np.array([[1, 2, 3], [4, 5, 6]], np.float32)
+
+
+def test_pfm_header_with_comment_line_and_windows_line_ends(tmp_path):
+    body = b"".join(struct.pack("<3f", *r) for r in _ROWS_BOTTOM_UP)
+    (tmp_path / "comment.pfm").write_bytes(b"Pf\n# written by some tool\n3 2\n-1.0\n" + body)
+    assert np.array_equal(read_pfm(tmp_path / "comment.pfm"), _TOP_DOWN)
+    # a header written on Windows ends each line with "\r\n"; the body starts right after the last "\r\n"
+    (tmp_path / "crlf.pfm").write_bytes(b"Pf\r\n3 2\r\n-1.0\r\n" + body)
+    assert np.array_equal(read_pfm(tmp_path / "crlf.pfm"), _TOP_DOWN)
+
+
+def test_pfm_body_may_start_with_a_whitespace_byte(tmp_path):
+    # exactly one whitespace byte ends the header: a first float whose first byte is "\n" or " " is data
+    body = b"\x0a\x00\x80\x3f" + b"\x20\x00\x00\x40"  # little endian 0x3f80000a, 0x40000020
+    (tmp_path / "le.pfm").write_bytes(b"Pf\n2 1\n-1.0\n" + body)
+    assert read_pfm(tmp_path / "le.pfm").tolist() == [list(struct.unpack("<2f", body))]
+    body = b"\x20\x00\x00\x01" + b"\x09\x00\x00\x02"  # big endian, first bytes " " and "\t"
+    (tmp_path / "be.pfm").write_bytes(b"Pf\n2 1\n1.0\n" + body)
+    assert read_pfm(tmp_path / "be.pfm").tolist() == [list(struct.unpack(">2f", body))]
+
+
+@pytest.mark.parametrize("cut", [1, 3, 4])
+def test_pfm_short_by_a_few_bytes_is_truncated(tmp_path, cut):
+    data = b"Pf\n3 2\n-1.0\n" + b"".join(struct.pack("<3f", *r) for r in _ROWS_BOTTOM_UP)
+    (tmp_path / "cut.pfm").write_bytes(data[:-cut])
+    with pytest.raises(StereoKitError, match=r"truncated.*cut\.pfm"):
+        read_pfm(tmp_path / "cut.pfm")
+
+
+@pytest.mark.parametrize("scale", [b"0", b"0.0", b"nan", b"inf"])
+def test_pfm_scale_without_a_sign_or_finite_value_is_refused(tmp_path, scale):
+    # the scale's sign gives the byte order: zero, NaN or inf tell nothing
+    (tmp_path / "s.pfm").write_bytes(b"Pf\n1 1\n" + scale + b"\n" + struct.pack("<f", 1.0))
+    with pytest.raises(StereoKitError, match="bad PFM header"):
+        read_pfm(tmp_path / "s.pfm")
+
+
+def test_pfm_disparity_maps_every_non_finite_value_to_nan(tmp_path):
+    row = [np.inf, -np.inf, np.nan, 2.5]
+    (tmp_path / "d.pfm").write_bytes(b"Pf\n4 1\n-1.0\n" + struct.pack("<4f", *row))
+    d = read_disparity(tmp_path / "d.pfm")
+    assert d.dtype == np.float32 and np.isnan(d[0, :3]).all() and d[0, 3] == 2.5
+
+
+def test_middlebury_2005_2006_scale_over_the_published_widths():
+    # Middlebury 2005/2006 sizes: full 1240-1396 px wide (x1110), half 620-698 (x555), third 413-465 (x370);
+    # e.g. 2006 Baby1 full 1240, 2005 Reindeer/Laundry full 1342, half 671, third 447
+    for width, height, scale in [(1240, 1110, 1), (1342, 1110, 1), (1396, 1110, 1), (620, 555, 2), (671, 555, 2),
+                                 (698, 555, 2), (413, 370, 3), (447, 370, 3), (465, 370, 3)]:
+        assert middlebury_gt_scale("Scene", width, height, "view1") == scale, (width, height)
+    # tsukuba is told by its 384x288 size too, whatever the folder is called ("head and lamp")
+    assert middlebury_gt_scale("head_and_lamp", 384, 288, "im2") == 16

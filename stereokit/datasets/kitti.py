@@ -9,7 +9,8 @@ PATH is the folder holding the image folders, or its parent with a ``training`` 
 * 2015: left ``image_2``, right ``image_3``; GT ``disp_occ_0`` and ``disp_noc_0``; ``obj_map`` (0 = background)
   gives the ``fg`` mask for D1-fg; calibration from ``calib_cam_to_cam/<frame>.txt`` (P_rect_02 / P_rect_03).
 
-``gt`` is disp_occ (disp_noc when only that exists), ``nonocc`` the valid pixels of disp_noc. Each GT or obj_map
+``gt`` is disp_occ and ``nonocc`` the valid pixels of disp_noc; with only disp_noc, ``gt`` is disp_noc and
+``nonocc`` None (every GT pixel is then non-occluded, so "all" scores are the non-occluded ones). Each GT or obj_map
 folder must hold every frame's file or none (a testing folder: ``gt`` None throughout); a mix raises. Disparity PNGs
 are uint16 with d = value / 256, 0 invalid (`stereokit.io.read_kitti_disparity`). The calibration gives focal length
 (px) and baseline (m) from the rectified projection matrices. ``meta["max_disp"]`` is 192.

@@ -22,8 +22,9 @@ check of the two GT maps: ``|dL(x) - dR(round(x - dL(x)))| <= 1`` with the match
 (``meta["nonocc_source"] = "lr-check"``). With neither, ``nonocc`` is None. The right view's GT itself, where it
 exists, is ``meta["gt_right"]`` (float32, right-referenced, NaN unknown; see `stereokit.datasets.views`).
 
-``meta["max_disp"]`` is calib's ndisp when given, else `stereokit.validation.max_disp_from_gt` (the smallest multiple
-of 16 above the largest GT disparity, below the width): the same rule as `stereokit compare` and the benchmarks.
+``meta["max_disp"]`` is calib's ndisp when given and narrower than the image (``meta["ndisp"]`` keeps it either way),
+else `stereokit.validation.max_disp_from_gt` (the smallest multiple of 16 above the largest GT disparity, below the
+width): the same rule as `stereokit compare` and the benchmarks.
 PATH may be a scene folder or a folder of scenes, nested up to two levels (``middlebury:/work/shared/data`` finds
 ``middlebury2001/tsukuba`` etc.); pair names are the scene folder names (prefixed by the parent folder on a clash).
 """

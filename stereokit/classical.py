@@ -102,6 +102,7 @@ def _block_matcher(name: str, cost: str, window_default: int, refine_defaults: d
     def matcher(pair: StereoPair, max_disp: int, *, min_disp: int = 0, window: int = window_default,
                 color: bool = color_default, **params) -> np.ndarray:
         min_disp, max_disp = check_disparity_range(pair.width, max_disp, min_disp)
+        color = check_bool(f"{name}: color", color)
         refine = _split_refine(params, refine_defaults)
         extra = {}
         if cost == "census":

@@ -144,3 +144,24 @@ def test_bad_input():
         block_match(a, a, 40)
     with pytest.raises(StereoKitError, match="uniqueness"):
         block_match(a, a, 4, uniqueness=100)
+
+
+def test_uniqueness_treats_exact_ties_as_ambiguous():
+    # a uniform pair: every disparity inside the right image costs 0. With uniqueness on, a second best at the same
+    # (zero) cost away from the winner's neighbours is a tie: ambiguous, NaN. x = 0, 1 have no such candidate
+    # (disparities 0..x only), so they keep the smallest disparity, 0.
+    a = np.full((5, 12), 100, np.uint8)
+    out = block_match(a, a, 6, window=3, subpixel=None, uniqueness=10.0, lr_threshold=None)
+    assert np.all(out[:, :2] == 0) and np.isnan(out[:, 2:]).all()
+    # without the test the smallest disparity wins every tie
+    out = block_match(a, a, 6, window=3, subpixel=None, uniqueness=0.0, lr_threshold=None)
+    assert np.all(out == 0)
+
+
+def test_bad_options_and_empty_images_raise_stereokit_error():
+    a = np.zeros((10, 20), np.uint8)
+    with pytest.raises(StereoKitError, match="uint8 or uint16"):
+        block_match(np.zeros((0, 20), np.uint8), np.zeros((0, 20), np.uint8), 4)
+    for bad in (-1.0, np.nan, "1"):
+        with pytest.raises(StereoKitError, match="left-right threshold"):
+            block_match(a, a, 4, lr_threshold=bad)

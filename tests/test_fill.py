@@ -109,3 +109,12 @@ def test_dtype_and_input_untouched():
 def test_rejects_non_2d():
     with pytest.raises(StereoKitError):
         fill_invalid_background(np.zeros((2, 2, 3), np.float32))
+
+
+def test_returns_a_new_array_even_without_holes():
+    # float32 input, nothing to fill: still a copy, writing to the result leaves the caller's map alone
+    d = np.array([[1.0, 2.0], [3.0, 4.0]], dtype=np.float32)
+    out = fill_invalid_background(d)
+    assert out is not d and not np.shares_memory(out, d)
+    out[0, 0] = 99.0
+    assert d[0, 0] == 1.0

@@ -102,6 +102,15 @@ def test_bad_input():
         stereokit.matchers["sgm"](pair, 64)  # called directly, not through match()
 
 
+@pytest.mark.parametrize("method", ["bm-sad", "bm-ssd", "bm-ncc", "bm-census"])
+@pytest.mark.parametrize("color", ["no", "False", None, 0])
+def test_block_matchers_refuse_a_colour_switch_that_is_not_a_bool(method, color):
+    # "no" would otherwise read as True (colour) and None as False (gray), silently
+    left, right = shifted_pair(3, w=40)
+    with pytest.raises(StereoKitError, match=f"{method}: color must be True or False"):
+        stereokit.match(left, right, method=method, max_disp=8, color=color)
+
+
 def test_negative_min_disp_range_is_checked_by_its_reach():
     left, right = shifted_pair(-20, w=64)  # true disparity -20
     # [-30, 10): 40 disparities, every |d| < 64: accepted although |min_disp| + max_disp > width
@@ -150,3 +159,70 @@ def test_every_matcher_on_sample_within_measured_bad2_bound():
     failed = {m: (round(s, 2), BAD2_BOUNDS[m]) for m, s in scores.items() if s > BAD2_BOUNDS[m]}
     assert not failed, f"bad-2.0 above the measured bound: {failed}; all: {scores}"
     assert scores["sgm"] < min(scores[m] for m in ("opencv-sgbm", "opencv-sgbm-hh", "opencv-sgbm-3way"))
+
+
+def test_refinement_order_is_median_then_speckles():
+    # WTA of |k - D| is D exactly; a 2-pixel blob at 30 in a plane at 10: the 3x3 median (2 of 9 votes) erases
+    # it first, so the speckle filter has nothing left to remove (the other order would leave two NaN holes)
+    D = np.full((9, 12), 10, np.int64)
+    D[4, 5:7] = 30
+    vol = np.abs(np.arange(40)[None, None, :] - D[..., None]).astype(np.float32)
+    out = disparity_from_volume(vol, 0, subpixel=None, lr_threshold=None, median=3, speckle_size=3,
+                                speckle_diff=1.0)
+    np.testing.assert_array_equal(out, np.full(D.shape, 10.0, np.float32))
+    # without the median the blob is a speckle and is removed
+    out = disparity_from_volume(vol, 0, subpixel=None, lr_threshold=None, median=1, speckle_size=3,
+                                speckle_diff=1.0)
+    assert np.isnan(out[4, 5:7]).all() and np.isnan(out).sum() == 2
+
+
+def _noisy_pair(seed=3, d=4, h=36, w=60, noise=0.2):
+    """Float RGB pair at disparity d with noise on the right view: ambiguous matches for the refinement to act on."""
+    rng = np.random.default_rng(seed)
+    tex = rng.random((h, w + d, 3)).astype(np.float32)
+    right = np.clip(tex[:, d : d + w] + noise * rng.standard_normal((h, w, 3)).astype(np.float32), 0, 1)
+    return StereoPair(tex[:, :w], right.astype(np.float32))
+
+
+def test_block_matcher_documented_defaults():
+    # the defaults the docstrings state, spelled out, through the public volume pipeline
+    from stereokit.cost import cost_volume
+
+    pair = _noisy_pair()
+    common = dict(lr_threshold=1.0, median=3, speckle_size=100, speckle_diff=1.0, fill=False)
+    ref = disparity_from_volume(cost_volume(pair.left_float, pair.right_float, 12, cost="sad", window=7), 0,
+                                subpixel="equiangular", uniqueness=10.0, **common)
+    np.testing.assert_array_equal(stereokit.run_matcher(pair, "bm-sad", 12), ref)
+    ref = disparity_from_volume(cost_volume(pair.left_gray, pair.right_gray, 12, cost="census", window=5,
+                                            census_window=(5, 5)), 0, subpixel="equiangular", uniqueness=0.0,
+                                **common)
+    np.testing.assert_array_equal(stereokit.run_matcher(pair, "bm-census", 12), ref)
+
+
+def test_sgm_documented_defaults():
+    from stereokit.cost import cost_volume
+    from stereokit.sgm import sgm
+
+    pair = _noisy_pair(seed=4)
+    vol = cost_volume(pair.left_gray, pair.right_gray, 12, cost="census", census_window=(9, 7))
+    agg = sgm(vol, 8, 120, 8, guide=pair.left_gray, p2_gamma=8.0 / 255.0)
+    ref = disparity_from_volume(agg, 0, subpixel="parabola", uniqueness=0.0, lr_threshold=1.0, median=3,
+                                speckle_size=300, speckle_diff=3.0, fill=False)
+    disp = stereokit.run_matcher(pair, "sgm", 12)
+    assert np.array_equal(np.isnan(disp), np.isnan(ref))
+    np.testing.assert_allclose(disp, ref, rtol=0, atol=1e-5)
+
+
+def test_sgm_default_speckle_diff_keeps_a_small_step():
+    # a 10x10 square 2 px nearer than the background (right view warped from the left-reference disparity): its
+    # border steps by 2 px, within sgm's default speckle_diff of 3, so it is not a speckle; with 1 px it is (100 <= 300)
+    rng = np.random.default_rng(0)
+    h, w = 40, 64
+    tex = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    D = np.full((h, w), 4)
+    D[15:25, 30:40] = 6
+    left = tex[np.arange(h)[:, None], np.clip(np.arange(w)[None, :] - D, 0, w - 1)]  # left(x) = right(x - D)
+    pair = StereoPair(left, tex)
+    square = stereokit.run_matcher(pair, "sgm", 12)[15:25, 30:40]
+    assert np.isfinite(square).mean() > 0.8 and np.nanmedian(square) == pytest.approx(6.0, abs=0.05)
+    assert np.isfinite(stereokit.run_matcher(pair, "sgm", 12, speckle_diff=1.0)[15:25, 30:40]).mean() < 0.2

@@ -147,3 +147,47 @@ def test_ground_truth_in_a_raw_encoding_is_refused_by_the_pair_too():
                       (np.full((6, 8), "a"), "dtype")]:
         with pytest.raises(StereoKitError, match=words):
             StereoPair(GRAY, GRAY, gt=gt)
+
+
+def test_uint16_bit_depth_boundaries():
+    # the smallest depth whose range 0 .. 2^b - 1 holds the maximum: 255 is 8-bit, 256 needs 10 bits, 4096 14 bits
+    for top, scale in [(255, 255.0), (256, 1023.0), (1023, 1023.0), (1024, 4095.0), (4096, 16383.0)]:
+        img = np.zeros((6, 8), np.uint16)
+        img[0, 0] = top
+        p = StereoPair(img, img)
+        assert p.left_float[0, 0] == np.float32(top) / np.float32(scale), top
+        assert p.left_float.max() <= 1.0
+
+
+def test_uint16_scale_is_set_by_the_brighter_view_either_side():
+    # right brighter than left: both views share the right view's 10-bit scale
+    left = np.full((6, 8), 100, np.uint16)
+    right = np.full((6, 8), 1000, np.uint16)
+    p = StereoPair(left, right)
+    np.testing.assert_array_equal(p.left_float, np.float32(100) / np.float32(1023))
+    np.testing.assert_array_equal(p.right_float, np.float32(1000) / np.float32(1023))
+
+
+def test_float_overshoot_within_slack_is_clipped_not_refused():
+    # resampling ringing slightly outside [0, 1] (up to 0.01) is clipped; beyond it the image is refused
+    f = (GRAY / 255.0).astype(np.float32)
+    f[0, 0], f[0, 1] = 1.005, -0.005
+    p = StereoPair(f, f)
+    assert p.left_float[0, 0] == 1.0 and p.left_float[0, 1] == 0.0
+    assert p.left_float.min() >= 0.0 and p.left_float.max() <= 1.0
+    g = f.copy()
+    g[0, 0] = 1.02
+    with pytest.raises(StereoKitError, match=r"\[0, 1\]"):
+        StereoPair(g, g)
+
+
+def test_zero_disparity_ground_truth_and_nonzero_mask_ids():
+    # d = 0 (a point at infinity) is a valid disparity, not a sentinel
+    gt = np.zeros((6, 8), np.float32)
+    p = StereoPair(GRAY, GRAY, gt=gt)
+    assert np.array_equal(p.gt, gt)
+    # fg: any non-zero id is foreground, negative ones included
+    fg = np.zeros((6, 8), np.int32)
+    fg[0, 0], fg[1, 1] = -1, 3
+    q = StereoPair(GRAY, GRAY, fg=fg)
+    assert q.fg[0, 0] and q.fg[1, 1] and q.fg.sum() == 2

@@ -98,3 +98,33 @@ def test_refinement_options_are_checked():
     whole = median_filter(d, 100001)
     assert np.all(whole == np.sort(d.ravel())[(d.size - 1) // 2])  # the lower median of all 30 values
     assert np.isnan(remove_speckles(d, 2**40, 100.0)).all()  # one region of 30 pixels <= max_size: removed
+
+
+def test_speckles_exact_for_large_disparities_in_a_narrow_range():
+    # a smooth ramp 2040 .. 2056 px in 1/4 px steps (one region) and a 4-pixel blob 5 px off: only the range
+    # (16 px) sets the fixed-point step, so the ramp stays whole even where 16 * d leaves int16 (d >= 2048)
+    disp = np.repeat((2040.0 + 0.25 * np.arange(65, dtype=np.float32))[None, :], 12, axis=0)
+    disp[5:7, 30:32] += 5.0
+    out = remove_speckles(disp, max_size=10, max_diff=1.0)
+    blob = np.zeros(disp.shape, bool)
+    blob[5:7, 30:32] = True
+    assert np.isnan(out[blob]).all()
+    np.testing.assert_array_equal(out[~blob], disp[~blob])
+
+
+def test_refinement_returns_new_arrays():
+    # no step hands back the caller's array, even when it changes nothing
+    d = np.full((6, 7), 3.0, np.float32)
+    for out in (median_filter(d, 1), remove_speckles(d, 0), remove_speckles(d, 10), fill_invalid(d)):
+        assert not np.shares_memory(out, d)
+
+
+def test_speckles_treat_infinite_disparities_as_invalid():
+    # +-inf (PFM's invalid marker) is no disparity: it neither joins a region nor sets the fixed-point range
+    disp = np.full((10, 10), 10.0, np.float32)
+    disp[2:4, 2:4] = 30.0  # a 4-pixel blob
+    disp[8, 8], disp[0, 9] = np.inf, -np.inf
+    out = remove_speckles(disp, max_size=5, max_diff=1.0)
+    assert np.isnan(out[2:4, 2:4]).all()
+    assert np.isnan(out[8, 8]) and np.isnan(out[0, 9])
+    assert np.all(out[np.isfinite(out)] == 10.0) and np.isfinite(out).sum() == 100 - 6

@@ -404,3 +404,68 @@ def test_eval_synthetic_ground_truth_scores_perfectly(tmp_path, capsys):
 def test_trainer_argument_errors_are_one_line(argv, words, capsys):
     rc, _, err = run_cli(argv, capsys)
     assert_one_line_error(rc, err, *words)
+
+
+# --- defaults and --param types (pinned by mutation testing) ------------------------------------------------------
+
+
+@pytest.fixture
+def recording_sgm():
+    """`sgm` (the default method) replaced by a matcher that records its arguments."""
+    calls = []
+
+    def record(pair, max_disp, **params):
+        calls.append(dict(params, max_disp=max_disp))
+        return np.full(pair.shape, 3.0, np.float32)
+
+    matchers.register("sgm", record, replace=True)
+    yield calls
+    matchers.unregister("sgm")
+
+
+@pytest.fixture
+def wide_image_files(tmp_path):
+    rng = np.random.default_rng(0)
+    left = rng.integers(0, 256, size=(12, 80), dtype=np.uint8)  # wide enough for the default 64 disparities
+    lp, rp = tmp_path / "wl.png", tmp_path / "wr.png"
+    cv2.imwrite(str(lp), left)
+    cv2.imwrite(str(rp), np.roll(left, -2, axis=1))
+    return lp, rp
+
+
+def test_match_defaults_to_sgm_with_64_disparities(recording_sgm, wide_image_files, tmp_path, capsys):
+    rc, stdout, err = run_cli(["match", *wide_image_files, "--out", tmp_path / "d.npy"], capsys)
+    assert rc == 0, err
+    assert recording_sgm == [{"max_disp": 64}]  # no min_disp unless asked for
+    assert "method sgm" in stdout
+    rc, _, err = run_cli(["match", *wide_image_files, "--out", tmp_path / "d.npy", "--max-disp", "16", "--min-disp",
+                          "-3"], capsys)
+    assert rc == 0, err
+    assert recording_sgm[-1] == {"max_disp": 16, "min_disp": -3}
+
+
+def test_match_param_values_are_typed(recording_sgm, wide_image_files, tmp_path, capsys):
+    params = ["paths=4", "P2=150.5", "eps=1e-3", "lr_check=True", "median=false", "weights=none", "preset=kitti",
+              "speckle-size=50", "name=3a"]
+    argv = ["match", *wide_image_files, "--out", tmp_path / "d.npy", "--max-disp", "16"]
+    rc, _, err = run_cli(argv + [x for p in params for x in ("--param", p)], capsys)
+    assert rc == 0, err
+    [got] = recording_sgm
+    expected = {"paths": 4, "P2": 150.5, "eps": 0.001, "lr_check": True, "median": False, "weights": None,
+                "preset": "kitti", "speckle_size": 50, "name": "3a", "max_disp": 16}
+    assert got == expected
+    assert {k: type(v) for k, v in got.items()} == {k: type(v) for k, v in expected.items()}  # 4 is no 4.0, True no 1
+
+
+def test_eval_prefers_pfm_over_npy(fake_dataset, tmp_path, capsys):
+    pred_dir = tmp_path / "pred"
+    pred_dir.mkdir()
+    from stereokit.io import write_disparity
+
+    for p in fake_dataset:
+        write_disparity(pred_dir / f"{p.name}.pfm", np.where(np.isnan(p.gt), 1.0, p.gt))
+        np.save(pred_dir / f"{p.name}.npy", np.full(p.gt.shape, 1.0, np.float32))  # a worse prediction
+    out = tmp_path / "res.json"
+    rc, _, err = run_cli(["eval", "--dataset", "x", "--pred", pred_dir, "--json", out], capsys)
+    assert rc == 0, err
+    assert json.loads(out.read_text())["aggregate"]["kitti"]["all"]["EPE"] == pytest.approx(0.0, abs=1e-6)

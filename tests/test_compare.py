@@ -691,3 +691,192 @@ def test_jobs_refuse_an_in_process_matcher_workers_cannot_import(tmp_path):
         compare(tmp_path / "r1", methods=["test-lambda"], report=False)  # in-process it runs
     finally:
         matchers.unregister("test-lambda")
+
+
+# --- seed, CLI options, aggregates and CSV (pinned by mutation testing) ------------------------------------------
+
+
+def seeded_offset(pair, max_disp, **params):
+    """Ground truth plus one draw of NumPy's global generator: the answer depends on the run's seed alone."""
+    if pair.gt is None:
+        return np.zeros(pair.shape, np.float32)
+    CALLS["seeded"] += 1
+    return np.nan_to_num(pair.gt, nan=0.0) + np.float32(np.random.uniform(0.0, 1.0))
+
+
+def test_the_seed_reaches_the_matcher_and_keys_the_cache(tmp_path, dataset):
+    matchers.register("test-seeded", seeded_offset)
+    try:
+        def run(seed):
+            r = compare(tmp_path, report=False, methods=["test-seeded"], seed=seed)
+            pairs = r["methods"]["test-seeded"]["datasets"]["synthetic-2"]["pairs"]
+            return r, [pairs[n]["cached"] for n in dataset.names]
+
+        def offset(name):
+            pred = read_disparity(pred_path(tmp_path, "test-seeded", "synthetic-2", name))
+            gt = dataset[name].gt
+            return float(np.nanmedian(pred[np.isfinite(gt)] - gt[np.isfinite(gt)]))
+
+        first, cached = run(0)
+        assert CALLS["seeded"] == 2 and cached == [False, False]
+        assert offset(dataset.names[0]) == pytest.approx(np.random.RandomState(0).uniform(), abs=1e-4)
+        assert run(0)[1] == [True, True] and CALLS["seeded"] == 2
+        other, cached = run(3)  # another seed is another computation: recomputed, with that seed
+        assert CALLS["seeded"] == 4 and cached == [False, False]
+        assert other["settings"]["seed"] == 3
+        assert offset(dataset.names[0]) == pytest.approx(np.random.RandomState(3).uniform(), abs=1e-4)
+        side = json.loads(pred_path(tmp_path, "test-seeded", "synthetic-2", dataset.names[1]).with_suffix(".json")
+                          .read_text())
+        assert side["seed"] == 3
+    finally:
+        matchers.unregister("test-seeded")
+
+
+def test_cli_compare_passes_its_options_on(tmp_path, capsys, monkeypatch):
+    import concurrent.futures as cf
+
+    import eval.compare as C
+    from stereokit.cli import main
+
+    pools = []
+
+    def thread_pool(jobs):  # stands in for the spawned processes: what matters here is that --jobs reaches it
+        pools.append(jobs)
+        return cf.ThreadPoolExecutor(max_workers=jobs)
+
+    monkeypatch.setattr(C, "_process_pool", thread_pool)
+    out = tmp_path / "r"
+    argv = ["compare", "--dataset", DATASET, "--methods", "test-noisy", "--out", str(out), "--no-progress",
+            "--gallery", "0", "--max-disp", "32", "--param", "test-noisy.paths=4", "--param", "test-noisy.mode=fast",
+            "--param", "test-noisy.subpixel-fit=true"]
+    assert main(argv) == 0
+    res = load_results(out)
+    [ds] = res["settings"]["datasets"]
+    assert ds["max_disp"] == 32 and ds["max_disp_source"] == "--max-disp"
+    # repeated --param of one method add up; dashes become underscores; values typed
+    assert res["settings"]["params"] == {"test-noisy": {"paths": 4, "mode": "fast", "subpixel_fit": True}}
+    side = json.loads(pred_path(out, "test-noisy", "synthetic-2", ds["pairs"][0]).with_suffix(".json").read_text())
+    assert side["max_disp"] == 32 and side["params"] == {"paths": 4, "mode": "fast", "subpixel_fit": True}
+    assert CALLS["noisy"] == 2 and pools == []
+    assert main(argv) == 0 and CALLS["noisy"] == 2  # cached
+    assert main(argv + ["--force"]) == 0 and CALLS["noisy"] == 4  # --force recomputes
+    assert not any(p["cached"] for p in load_results(out)["methods"]["test-noisy"]["datasets"]["synthetic-2"]
+                   ["pairs"].values())
+    assert main(argv + ["--force", "--jobs", "2"]) == 0 and pools == [2]
+    assert load_results(out)["settings"]["jobs"] == 2 and CALLS["noisy"] == 6
+    capsys.readouterr()
+
+
+def test_cli_compare_exit_status_is_1_only_when_every_run_failed(tmp_path, capsys):
+    from stereokit.cli import main
+
+    def always(pair, max_disp, **params):
+        raise RuntimeError("never works")
+
+    matchers.register("test-always", always)
+    try:
+        common = ["--dataset", DATASET, "--no-progress", "--gallery", "0"]
+        assert main(["compare", "--methods", "test-flaky", "--out", str(tmp_path / "a"), *common]) == 0  # 1 of 2 ok
+        assert main(["compare", "--methods", "test-always", "--out", str(tmp_path / "b"), *common]) == 1
+        assert len(load_results(tmp_path / "b")["failures"]) == 2  # recorded all the same
+    finally:
+        matchers.unregister("test-always")
+    capsys.readouterr()
+
+
+def test_params_for_a_matcher_not_compared_are_refused(tmp_path):
+    from stereokit.errors import StereoKitError
+
+    with pytest.raises(StereoKitError, match="parameters given for test-flaky, which is not among the compared"):
+        compare(tmp_path / "r", methods=["test-noisy"], params={"test-flaky": {"paths": 4}})
+    assert not (tmp_path / "r").exists() and CALLS["noisy"] == 0
+
+
+def test_dataset_timing_summaries_are_the_pairs_mean_total_and_max(shared):
+    _, results = shared
+    key = results["settings"]["datasets"][0]["key"]
+    for m in ("test-noisy", "test-flaky"):
+        doc = results["methods"][m]["datasets"][key]
+        secs = [p["seconds"] for p in doc["pairs"].values()]
+        mbs = [p["peak_mb"] for p in doc["pairs"].values()]
+        assert doc["seconds"]["mean"] == pytest.approx(sum(secs) / len(secs))
+        assert doc["seconds"]["total"] == pytest.approx(sum(secs))
+        assert doc["peak_mb"]["max"] == pytest.approx(max(mbs))
+        assert doc["peak_mb"]["mean"] == pytest.approx(sum(mbs) / len(mbs))
+
+
+def offsets_by_pair(pair, max_disp, **params):
+    """Dense: ground truth + 0.3 px on the first synthetic pair, + 2.7 px on the second."""
+    if pair.gt is None:
+        return np.zeros(pair.shape, np.float32)
+    return np.nan_to_num(pair.gt, nan=0.0) + np.float32(0.3 if pair.name.endswith("0") else 2.7)
+
+
+def test_error_distribution_pools_the_pixels_of_every_pair(tmp_path, dataset):
+    from eval.compare import CED_THRESHOLDS
+
+    matchers.register("test-offsets", offsets_by_pair)
+    try:
+        results = compare(tmp_path, report=False, methods=["test-offsets"])
+    finally:
+        matchers.unregister("test-offsets")
+    n0, n1 = (int(np.isfinite(p.gt).sum()) for p in dataset)
+    curve = results["ced"]["percent_below"]["test-offsets"]["synthetic-2"]
+    expected = [100.0 * (n0 * (0.3 < t) + n1 * (2.7 < t)) / (n0 + n1) for t in CED_THRESHOLDS]
+    assert curve == pytest.approx(expected, abs=1e-3)
+    assert 0 < curve[CED_THRESHOLDS.index(1.0)] < 100  # between the two pairs' errors: both pairs count
+
+
+def test_csv_aggregate_and_noc_rows_carry_their_own_figures(shared):
+    tmp_path, results = shared
+    key = results["settings"]["datasets"][0]["key"]
+    rows = list(csv.DictReader(open(tmp_path / "results.csv")))
+    doc = results["methods"]["test-noisy"]["datasets"][key]
+    agg = {(r["aggregate"], r["region"]): r for r in rows if r["method"] == "test-noisy" and r["pair"] == ""}
+    assert set(agg) == {(k, reg) for k in ("kitti", "middlebury") for reg in ("all", "noc")}
+    for (kind, region), r in agg.items():
+        for metric in ("D1-all", "EPE", "bad-2.0", "density"):
+            assert float(r[metric]) == pytest.approx(doc["aggregate"][kind][region][metric]), (kind, region, metric)
+        assert r["dataset"] == DATASET and r["status"] == "2/2 pairs"
+        assert float(r["seconds"]) == pytest.approx(doc["seconds"]["mean"])
+    for name, pdoc in doc["pairs"].items():
+        [noc] = [r for r in rows if r["method"] == "test-noisy" and r["pair"] == name and r["region"] == "noc"]
+        assert float(noc["EPE"]) == pytest.approx(pdoc["noc"]["EPE"])
+        assert pdoc["noc"]["EPE"] != pdoc["all"]["EPE"]  # so the row tells the regions apart
+
+
+def test_max_disp_without_ground_truth_defaults_to_64(tmp_path):
+    from eval.colormap import write_png
+
+    pair = open_dataset("synthetic:1")[0]
+    scene = tmp_path / "nogt" / "scene"  # Middlebury 2001 layout, images only: no ground truth
+    scene.mkdir(parents=True)
+    to8 = lambda a: a if a.dtype == np.uint8 else (np.clip(a, 0, 1) * 255).astype(np.uint8)
+    write_png(scene / "im2.png", to8(pair.left))
+    write_png(scene / "im6.png", to8(pair.right))
+    seen = []
+
+    def record(pair, max_disp, **params):
+        seen.append(max_disp)
+        return np.zeros(pair.shape, np.float32)
+
+    matchers.register("test-record", record)
+    stream = io.StringIO()
+    try:
+        results = run_compare(datasets=[f"middlebury:{scene}"], methods=["test-record"], out=tmp_path / "r",
+                              progress=False, stream=stream, report=False)
+    finally:
+        matchers.unregister("test-record")
+    [ds] = results["settings"]["datasets"]
+    assert ds["max_disp"] == 64 and ds["max_disp_source"] == "default (no ground truth)" and ds["max_gt"] is None
+    assert seen == [64, 64]  # warm-up crop and the run
+    assert results["failures"] == [] and "using max_disp 64" in stream.getvalue()
+
+
+def test_a_failed_run_records_the_matchers_own_error(shared):
+    _, results = shared
+    [fail] = results["failures"]
+    # the matcher's exception as raised, at the run stage (not as a crashed worker)
+    assert fail["stage"] == "run"
+    assert fail["message"] == "RuntimeError: flaky matcher gave up on <this> & that pair"
+    assert "flaky_matcher" in fail["traceback"]

@@ -234,3 +234,50 @@ def test_compare_without_methods_skips_plugins_that_cannot_load(plugins, monkeyp
                        ("plug-missing", "no_such_module_xyz"), ("plug-sig", "wrong signature")):
         assert re.search(rf"skipping {name}: matcher '{name}' .*\(badplug 0.1\).*{word}", log), (name, log)
     assert "entry point sgm = okplug:good (badplug 0.1) skipped" in log
+
+
+# --- match()'s defaults and range check (pinned by mutation testing) -------------------------------------------------
+
+
+def test_match_defaults_to_sgm_with_64_disparities_and_checks_the_shifted_range():
+    calls = []
+
+    def record(pair, max_disp, **params):
+        calls.append(dict(params, max_disp=max_disp))
+        return np.zeros(pair.shape, np.float32)
+
+    img = np.random.default_rng(0).integers(0, 255, (8, 80), dtype=np.uint8)
+    matchers.register("sgm", record, replace=True)
+    try:
+        stereokit.match(img, img)
+        assert calls == [{"max_disp": 64}]
+        # [70, 78) fits in 80 columns; [75, 83) does not, though its max_disp alone would
+        stereokit.match(img, img, max_disp=8, min_disp=70)
+        assert calls[-1] == {"max_disp": 8, "min_disp": 70}
+        with pytest.raises(StereoKitError, match=r"\[75, 83\) reaches beyond the image \(80 px\)"):
+            stereokit.match(img, img, max_disp=8, min_disp=75)
+        assert len(calls) == 2  # refused before the matcher ran
+    finally:
+        matchers.unregister("sgm")
+
+
+def test_an_entry_point_named_like_another_packages_is_skipped_and_reported(plugins, tmp_path):
+    """Two distributions declare 'plug-ok': the one found first is used, the other named, never silently shadowed."""
+    files = {
+        "otherplug-0.2.dist-info/METADATA": "Metadata-Version: 2.1\nName: otherplug\nVersion: 0.2\n",
+        "otherplug-0.2.dist-info/entry_points.txt": "[stereokit.matchers]\nplug-ok = otherplug:seven\n",
+        "otherplug.py": "import numpy as np\ndef seven(pair, max_disp, **kw): return np.full(pair.shape, 7.0, np.float32)\n",
+    }
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    [note] = matchers.clashes()["plug-ok"]
+    used = matchers.source("plug-ok")
+    kept, skipped = ("okplug:good (badplug 0.1)", "otherplug:seven (otherplug 0.2)")
+    if not used.startswith(kept):
+        kept, skipped = skipped, kept
+    assert used.startswith(kept) and f"entry point plug-ok = {skipped} skipped" in note
+    assert f"taken by the entry point {kept}" in note
+    img = np.zeros((8, 20), np.uint8)
+    value = 5.0 if kept.startswith("okplug") else 7.0
+    assert np.all(stereokit.match(img, img, method="plug-ok", max_disp=4) == value)

@@ -11,7 +11,7 @@ import shutil
 import numpy as np
 import pytest
 
-from eval.colormap import colorize_disparity, error_image
+from eval.colormap import bad_pixel_map, colorize_disparity, error_image
 from eval.compare import load_results, pred_path, run_compare
 from eval.report import build_html, build_report
 from stereokit.io import read_disparity, read_image
@@ -264,3 +264,107 @@ def test_max_disp_is_escaped_even_unchecked(report_dir):
     page = build_html(report_dir, res, [])
     assert "<b>64</b>" not in page
     assert page.count("max_disp &lt;b&gt;64&lt;/b&gt;") == 2  # leaderboard heading and settings table
+
+
+# --- leaderboard order and marks, image links, several datasets (pinned by mutation testing) --------------------------
+
+
+def board_cells(page: str, kind="kitti", region="all") -> dict[str, dict[str, str]]:
+    """method -> {column header: the cell's opening tag and content} of the first leaderboard."""
+    m = re.search(rf'<table class="board" data-board="0" data-kind="{kind}" data-region="{region}">(.*?)</table>', page, re.S)
+    heads = re.findall(r"<th[^>]*>(.*?)</th>", m.group(1))
+    return {name: dict(zip(heads, re.findall(r"<td[^>]*>.*?</td>", row))) for name, row in board_rows(page, kind, region).items()}
+
+
+def test_a_partial_method_ranks_after_complete_ones_and_is_never_best(report_dir, tmp_path):
+    res = load_results(report_dir)
+    key = res["settings"]["datasets"][0]["key"]
+    # t-good (the lowest D1-all) as if one of its two pairs had failed: its aggregate covers half the data
+    res["methods"]["t-good"]["datasets"][key]["n_ok"] = 1
+    page = build_html(_copy(report_dir, tmp_path / "partial"), res, [])
+    rows = board_rows(page)
+    assert list(rows) == ["t-worse", "t-good", "t-broken"]
+    assert '<tr class="partial">' in page and "1/2 &#9888;" in rows["t-good"]
+    cells = board_cells(page)
+    assert 'class="best"' not in rows["t-good"]
+    for col in ("D1-all %", "EPE px", "density %"):  # the only complete method is best everywhere
+        assert 'class="best"' in cells["t-worse"][col], col
+
+
+def test_best_marks_follow_each_columns_direction(report_dir):
+    page = (report_dir / "index.html").read_text()
+    cells = board_cells(page)
+    res = load_results(report_dir)
+    key = res["settings"]["datasets"][0]["key"]
+    agg = lambda m, k: res["methods"][m]["datasets"][key]["aggregate"]["kitti"]["all"][k]
+    assert agg("t-good", "density") == 100.0 and agg("t-worse", "density") == pytest.approx(50.0, abs=1)
+    # density: higher is better; errors: lower is better
+    assert 'class="best"' in cells["t-good"]["density %"] and 'class="best"' not in cells["t-worse"]["density %"]
+    assert 'class="best"' in cells["t-good"]["EPE px"] and 'class="best"' not in cells["t-worse"]["EPE px"]
+
+
+@pytest.mark.parametrize("kind, region", [("kitti", "all"), ("kitti", "noc"), ("middlebury", "all"), ("middlebury", "noc")])
+def test_each_leaderboard_shows_its_own_aggregate_and_region(report_dir, kind, region):
+    page = (report_dir / "index.html").read_text()
+    res = load_results(report_dir)
+    key = res["settings"]["datasets"][0]["key"]
+    doc = res["methods"]["t-worse"]["datasets"][key]
+    cells = board_cells(page, kind, region)["t-worse"]
+    for col, metric in (("D1-all %", "D1-all"), ("EPE px", "EPE"), ("density %", "density")):
+        v = float(re.search(r'data-v="([^"]*)"', cells[col]).group(1))
+        assert v == doc["aggregate"][kind][region][metric], (col, kind, region)
+    # s / pair is the mean time per pair, not the total
+    secs = float(re.search(r'data-v="([^"]*)"', cells["s / pair"]).group(1))
+    assert secs == pytest.approx(doc["seconds"]["mean"]) and secs != pytest.approx(doc["seconds"]["total"])
+    # the four tables differ, so each checks something
+    figs = {(k, r): doc["aggregate"][k][r]["EPE"] for k in ("kitti", "middlebury") for r in ("all", "noc")}
+    assert len(set(figs.values())) == 4
+
+
+def test_each_method_links_its_own_disparity_error_and_bad_pixel_images(report_dir, tmp_path):
+    moved = _copy(report_dir, tmp_path / "off")
+    res = load_results(moved)
+    key = res["settings"]["datasets"][0]["key"]
+    pair = res["settings"]["datasets"][0]["pairs"][0]
+    gt = read_disparity(moved / "ref" / key / pair / "gt.pfm")
+    # t-good's prediction replaced by one 2.5 px off everywhere: bad at 2 px, not a D1 outlier, not bad at 3 px
+    pred = np.where(np.isfinite(gt), gt, 0.0).astype(np.float32) + np.float32(2.5)
+    from stereokit.io import write_disparity
+
+    write_disparity(pred_path(moved, "t-good", key, pair), pred)
+    shutil.rmtree(moved / "img")
+    build_report(moved)
+    page = (moved / "index.html").read_text()
+    for m in ("t-good", "t-worse"):
+        srcs = re.findall(r'<img src="([^"]+)"', _method_cells(_pair_block(page, pair), m))
+        assert srcs == [f"img/{key}/{pair}/{m}-{k}.png" for k in ("disp", "err", "bad")], m
+    left = read_image(moved / "ref" / key / pair / "left.png")
+    nonocc = read_image(moved / "ref" / key / pair / "nonocc.png") > 127
+    max_gt = float(np.nanmax(gt))
+    img = lambda m, k: read_image(moved / "img" / key / pair / f"{m}-{k}.png")
+    # disparities coloured on the ground truth's scale (0 .. its maximum), the same for every method
+    assert (img("t-good", "disp") == colorize_disparity(pred, max_gt)).all()
+    assert not (img("t-good", "disp") == colorize_disparity(pred, float(np.nanmax(pred)))).all()
+    bad2 = bad_pixel_map(pred, gt, left, nonocc, threshold=2.0)
+    assert (img("t-good", "bad") == bad2).all()
+    assert not (bad2 == bad_pixel_map(pred, gt, left, nonocc, threshold=3.0)).all()
+
+
+def test_every_dataset_gets_its_leaderboard_and_its_pairs(tmp_path):
+    matchers.register("t-worse", worse)
+    try:
+        res = run_compare(["synthetic:1", "synthetic:1:5"], ["t-worse"], out=tmp_path, progress=False,
+                          stream=io.StringIO(), gallery=1)
+    finally:
+        matchers.unregister("t-worse")
+    page = (tmp_path / "index.html").read_text()
+    keys = [d["key"] for d in res["settings"]["datasets"]]
+    assert keys == ["synthetic-1", "synthetic-1-5"]
+    d1 = [res["methods"]["t-worse"]["datasets"][k]["aggregate"]["kitti"]["all"]["D1-all"] for k in keys]
+    assert abs(d1[0] - d1[1]) > 0.1  # the two boards differ, so each is checked
+    for idx, key in enumerate(keys):
+        board = re.search(rf'<table class="board" data-board="{idx}" data-kind="kitti" data-region="all">(.*?)</table>',
+                          page, re.S).group(1)
+        assert float(re.search(r'<td[^>]*data-v="([^"]*)"', board).group(1)) == d1[idx]  # the D1-all cell
+        [pair] = res["settings"]["datasets"][idx]["pairs"]
+        assert f'src="img/{key}/{pair}/t-worse-disp.png"' in page

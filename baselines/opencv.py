@@ -41,9 +41,10 @@ OpenCV quirks worth knowing when comparing (calib3d stereosgbm.cpp / stereobm.cp
 - MODE_SGBM aggregates 5 paths in one pass, MODE_HH 8 paths in two passes over a full W*H*D volume (memory!),
   MODE_SGBM_3WAY 3 paths in stripes, in parallel;
 - StereoBM prefilters with a clipped x-Sobel (``preFilterType`` XSOBEL, size 9, cap 31), needs gray 8-bit input,
-  rejects pixels with low texture (``textureThreshold`` 10) and has a uniqueness ratio of 15; the leftmost
-  ``minDisparity + numDisparities + blockSize // 2 - 1`` columns and ``blockSize // 2`` rows at the top and bottom
-  are invalid;
+  rejects pixels with low texture (``textureThreshold`` 10) and has a uniqueness ratio of 15; unlike SGBM's, its
+  ``speckleRange`` is in 1/16 px (compared with the fixed-point disparities as given: 32 joins a 2 px step); the
+  leftmost ``minDisparity + numDisparities + blockSize // 2 - 1`` columns and ``blockSize // 2`` rows at the top and
+  bottom are invalid;
 - every mode works on the rounded-up range, so the invalid left border grows with the rounding.
 """
 
@@ -190,12 +191,13 @@ def _sgbm(who: str, pair: StereoPair, max_disp: int, mode: int, *, min_disp: int
     block_size = _int_option(who, "block_size", block_size, lo=1, odd=True)
     # OpenCV silently replaces a negative uniqueness ratio or cap by its default, treats a negative speckle range
     # as "remove everything" and wraps a cap over 127 in its 8-bit table: refuse these instead of answering for
-    # parameters nobody asked for.
+    # parameters nobody asked for. A uniqueness ratio of 100 % or more rejects every pixel (MODE_SGBM_3WAY divides
+    # by 100 - ratio and kills the process), and the speckle range, scaled by 16 into 16 bits, wraps beyond 2047.
     disp12_max_diff = _int_option(who, "disp12_max_diff", disp12_max_diff)
     pre_filter_cap = _int_option(who, "pre_filter_cap", pre_filter_cap, lo=0, hi=127)
-    uniqueness_ratio = _int_option(who, "uniqueness_ratio", uniqueness_ratio, lo=0)
+    uniqueness_ratio = _int_option(who, "uniqueness_ratio", uniqueness_ratio, lo=0, hi=99)
     speckle_window_size = _int_option(who, "speckle_window_size", speckle_window_size, lo=0)
-    speckle_range = _int_option(who, "speckle_range", speckle_range, lo=0)
+    speckle_range = _int_option(who, "speckle_range", speckle_range, lo=0, hi=_INT16_MAX // 16)
     check_bool(f"{who}: color", color)
     cn = 3 if pair.channels == 3 and color else 1
     p2_given = P2 is not None
@@ -226,8 +228,8 @@ _SGBM_DOC = """OpenCV StereoSGBM in {mode}: disparity float32 (H, W), NaN invali
 Options (OpenCV names in snake case; defaults = OpenCV's documented recommendations, as in the issue's
 measurements): min_disp 0, block_size 5 (odd, >= 1), P1 = 8 * cn * block_size**2, P2 = 32 * cn * block_size**2
 (cn = 3 for colour, 1 for gray; 0 <= P1 < P2 <= 32767), disp12_max_diff 0 (OpenCV forces <= 0 to 1),
-pre_filter_cap 0 (0..127; OpenCV uses max(cap, 15) | 1), uniqueness_ratio 10 (>= 0), speckle_window_size 100
-(>= 0, 0 = off), speckle_range 2 (px, >= 0), color True. Integer options accept integral floats (5.0). Any image
+pre_filter_cap 0 (0..127; OpenCV uses max(cap, 15) | 1), uniqueness_ratio 10 (%, 0..99), speckle_window_size 100
+(>= 0, 0 = off), speckle_range 2 (px, 0..2047), color True. Integer options accept integral floats (5.0). Any image
 height works. Bad values raise StereoKitError. See the module docstring for the conversions and OpenCV's quirks
 (mandatory 3x3 median, forced left-right check, the range rounded up to a multiple of 16).
 """
@@ -270,8 +272,9 @@ def opencv_bm(pair: StereoPair, max_disp: int, **params) -> np.ndarray:
 
     Defaults are OpenCV's (StereoBM_create): block_size 21 (odd, 5..255), XSOBEL prefilter (pre_filter_size 9,
     odd 5..255) capped at pre_filter_cap 31 (1..63) (``pre_filter_type="normalized"`` for the local-mean-normalised
-    variant), texture_threshold 10 (>= 0), uniqueness_ratio 15 (>= 0), no speckle filter (speckle_window_size 0,
-    speckle_range 0, both >= 0), no left-right check (disp12_max_diff -1; < 0 = off). Integer options accept
+    variant), texture_threshold 10 (>= 0), uniqueness_ratio 15 (%, 0..99), no speckle filter (speckle_window_size 0,
+    >= 0; speckle_range 0, in 1/16 px as OpenCV's StereoBM takes it, 0..32767), no left-right check
+    (disp12_max_diff -1; < 0 = off; at most 134217727, which OpenCV scales by 16 into 32 bits). Integer options accept
     integral floats (5.0). Colour pairs are converted to gray (StereoBM accepts 8-bit gray only).
 
     The image must be taller than block_size, as OpenCV requires: StereoBM leaves block_size // 2 rows at the top
@@ -296,11 +299,12 @@ def _bm(pair: StereoPair, max_disp: int, *, min_disp: int = 0, block_size: int =
     pre_filter_size = _int_option(who, "pre_filter_size", pre_filter_size, lo=5, hi=255, odd=True)
     pre_filter_cap = _int_option(who, "pre_filter_cap", pre_filter_cap, lo=1, hi=63)
     texture_threshold = _int_option(who, "texture_threshold", texture_threshold, lo=0)
-    uniqueness_ratio = _int_option(who, "uniqueness_ratio", uniqueness_ratio, lo=0)
+    uniqueness_ratio = _int_option(who, "uniqueness_ratio", uniqueness_ratio, lo=0, hi=99)
     speckle_window_size = _int_option(who, "speckle_window_size", speckle_window_size, lo=0)
-    # OpenCV skips the speckle filter for a negative range: refuse it rather than silently ignore the window.
-    speckle_range = _int_option(who, "speckle_range", speckle_range, lo=0)
-    disp12_max_diff = _int_option(who, "disp12_max_diff", disp12_max_diff)
+    # OpenCV skips the speckle filter for a negative range: refuse it rather than silently ignore the window. Both
+    # ranges are compared with the 16-bit fixed-point disparities (x16 for the LR check), so larger values wrap.
+    speckle_range = _int_option(who, "speckle_range", speckle_range, lo=0, hi=_INT16_MAX)
+    disp12_max_diff = _int_option(who, "disp12_max_diff", disp12_max_diff, hi=_INT32_MAX // 16)
     if pair.height <= block_size:
         largest = pair.height - 1 if pair.height % 2 == 0 else pair.height - 2  # odd and < height
         hint = (f"use an odd block_size in [5, {largest}]" if largest >= 5

@@ -254,7 +254,7 @@ def block_match(
     subpixel_code = _wta_options(subpixel, uniqueness)  # the checks winner_takes_all applies
     if lr_threshold is not None:
         lr_threshold = check_number("the left-right threshold (px)", lr_threshold)
-    ww, wh = _window_size(window, "window")
+    ww, wh = _window_size(window, "window", np.shape(left))
     if ww != wh:
         raise StereoKitError(f"the aggregation window must be square, got {window!r}")
     h, w = left.shape[:2]

@@ -36,6 +36,8 @@ from .validation import check_cost_volume
 __all__ = ["cross_arms", "cross_based_aggregation"]
 
 _INF = np.float32(np.inf)
+# Far beyond any useful smoothing (the paper uses at most 16); a slip such as 1e12 would otherwise run for ever.
+MAX_ITERATIONS = 1000
 
 
 @njit(cache=True, parallel=True)
@@ -166,7 +168,7 @@ def cross_based_aggregation(cost_volume: np.ndarray, left: np.ndarray, right: np
     cost_volume: float32 (H, W, D), index k = disparity min_disp + k, +inf where p - d leaves the right image
     (kept as is). left, right: the images the crosses are built on (MC-CNN: gray, each normalised to zero mean
     and unit variance, with tau1 in those units: Middlebury acrt L1 = 14, tau1 = 0.02; KITTI 2015 acrt
-    L1 = 5, tau1 = 0.03). iterations: 0 returns a copy.
+    L1 = 5, tau1 = 0.03). iterations: 0 returns a copy; at most MAX_ITERATIONS (1000).
     """
     vol = check_cost_volume(cost_volume, scan_values=True)
     H, W, D = vol.shape
@@ -175,6 +177,8 @@ def cross_based_aggregation(cost_volume: np.ndarray, left: np.ndarray, right: np
     L1, tau1 = _check_params(L1, tau1)
     if isinstance(iterations, bool) or not isinstance(iterations, numbers.Integral) or iterations < 0:
         raise StereoKitError(f"iterations must be a non-negative integer, got {iterations!r}")
+    if iterations > MAX_ITERATIONS:
+        raise StereoKitError(f"iterations must be at most {MAX_ITERATIONS}, got {iterations!r}")
     if isinstance(min_disp, bool) or not isinstance(min_disp, numbers.Integral):
         raise StereoKitError(f"min_disp must be an integer, got {min_disp!r}")
     out = vol.copy()  # check_cost_volume gave float32, C-contiguous

@@ -22,6 +22,7 @@ import numpy as np
 from .blockmatch import block_match, block_match_supported
 from .cost import cost_volume
 from .disparity import _wta_options, disparity_with_lr_check, winner_takes_all
+from .errors import StereoKitError
 from .pair import StereoPair
 from .refine import fill_invalid, median_filter, remove_speckles
 from .validation import check_bool, check_disparity_range, check_number, reject_unknown
@@ -103,6 +104,8 @@ def _block_matcher(name: str, cost: str, window_default: int, refine_defaults: d
                 color: bool = color_default, **params) -> np.ndarray:
         min_disp, max_disp = check_disparity_range(pair.width, max_disp, min_disp)
         color = check_bool(f"{name}: color", color)
+        if window is None:  # cost_volume would read None as its own default, not this matcher's
+            raise StereoKitError(f"{name}: window must be an odd integer (default {window_default}), got None")
         refine = _split_refine(params, refine_defaults)
         extra = {}
         if cost == "census":

@@ -22,6 +22,8 @@ the pixel cost in one Numba kernel (the pixel-cost volume is never stored). Wind
 
 from __future__ import annotations
 
+import numbers
+import re
 import warnings
 
 import numpy as np
@@ -248,25 +250,33 @@ def _hamming_kernel(a, b, out):
 # Public API
 
 
-def _window_size(window, name: str) -> tuple[int, int]:
-    """(width, height) of an odd window given as an int, a (width, height) pair or a "WxH" string (CLI)."""
+def _window_size(window, name: str, shape: tuple[int, ...] | None = None) -> tuple[int, int]:
+    """(width, height) of an odd window given as an int, a (width, height) pair or a "WxH" string (CLI); with the
+    image's `shape`, a radius beyond the image (which could only add replicated border pixels) is refused."""
+    bad = f"{name} must be an odd integer, a (width, height) pair or a string like 9 or 9x7, got {window!r}"
     if isinstance(window, str):
-        parts = window.lower().split("x")
-        try:
-            window = int(parts[0]) if len(parts) == 1 else tuple(int(p) for p in parts)
-        except ValueError:
-            raise StereoKitError(f"{name} must look like 9 or 9x7, got {window!r}") from None
-    if isinstance(window, (bool, np.bool_)):
-        raise StereoKitError(f"{name} must be an odd integer or a (width, height) pair, got {window!r}")
-    if isinstance(window, (int, np.integer)):
-        ww = wh = int(window)
-    else:
-        try:
-            ww, wh = (int(v) for v in window)
-        except (TypeError, ValueError):
-            raise StereoKitError(f"{name} must be an odd integer or a (width, height) pair, got {window!r}") from None
+        # fullmatch: int() alone would take "3_3" as 33, " 9" or "+9" as 9
+        if not re.fullmatch(r"[0-9]+(x[0-9]+)?", window.lower()):
+            raise StereoKitError(bad)
+        window = tuple(int(p) for p in window.lower().split("x"))
+    sides = [window] if isinstance(window, (numbers.Number, np.generic)) else window
+    try:
+        sides = list(sides)
+    except TypeError:
+        raise StereoKitError(bad) from None
+    if len(sides) == 1:
+        sides = sides * 2
+    # whole floats (9.0) pass, as for every integer option; 3.5 or True would be truncated or mistaken silently
+    if len(sides) != 2 or not all(isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+                                  and float(v).is_integer() for v in sides):
+        raise StereoKitError(bad)
+    ww, wh = (int(v) for v in sides)
     if ww < 1 or wh < 1 or ww % 2 == 0 or wh % 2 == 0:
         raise StereoKitError(f"{name} sides must be odd positive integers, got {window!r}")
+    if shape is not None and (ww > 2 * shape[1] + 1 or wh > 2 * shape[0] + 1):
+        raise StereoKitError(f"{name} {ww}x{wh} has a radius beyond the {shape[1]}x{shape[0]} image (it could only "
+                             f"add replicated border pixels): at most {2 * shape[1] + 1} wide and {2 * shape[0] + 1} "
+                             "tall")
     return ww, wh
 
 
@@ -342,7 +352,7 @@ def cost_volume(
 
     min_disp, num_disp = check_disparity_range(left_f.shape[1], max_disp, min_disp)
     window = DEFAULT_WINDOW[cost] if window is None else window
-    ww, wh = _window_size(window, "window")
+    ww, wh = _window_size(window, "window", left_f.shape)
     if ww != wh:
         raise StereoKitError(f"the aggregation window must be square, got {window!r}")
     radius = ww // 2

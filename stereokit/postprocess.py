@@ -197,6 +197,11 @@ def thresholded_gaussian(disp: np.ndarray, sigma: float, threshold: float) -> np
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.integer, np.floating)) or not threshold > 0:
         raise StereoKitError(f"threshold must be a positive number (inf: no threshold), got {threshold!r}")
     r = int(min(np.ceil(3 * sigma), max(d.shape)))  # a wider window adds no pixel
-    g = np.arange(-r, r + 1, dtype=np.float64)
-    kernel = np.exp(-(g[:, None] ** 2 + g[None, :] ** 2) / (2 * sigma * sigma))
-    return _tgauss(d, kernel, r, np.float32(threshold)).astype(np.float32)
+    if 2 * sigma * sigma == 0:  # a sigma so small that its square underflows weighs the centre alone, not 0 / 0
+        r, kernel = 0, np.ones((1, 1))
+    else:
+        g = np.arange(-r, r + 1, dtype=np.float64)
+        kernel = np.exp(-(g[:, None] ** 2 + g[None, :] ** 2) / (2 * sigma * sigma))
+    # A threshold below float32's smallest step still admits equal disparities, the centre's own among them.
+    t = max(np.float32(threshold), np.float32(np.finfo(np.float32).smallest_subnormal))
+    return _tgauss(d, kernel, r, t).astype(np.float32)

@@ -51,7 +51,7 @@ from numba import njit, prange, types
 from numba.extending import overload
 
 from .errors import StereoKitError
-from .validation import check_cost_volume
+from .validation import check_cost_volume, check_number
 
 __all__ = ["sgm", "sgm_mccnn", "scaled_penalties", "cost_scale", "path_directions"]
 
@@ -559,13 +559,16 @@ def _check_paths(paths) -> int:
     return int(paths)
 
 
+_F32 = np.finfo(np.float32)
+
+
 def _check_penalty(name: str, value, positive: bool = False) -> np.float32:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise StereoKitError(f"{name} must be a number, got {value!r}") from None
-    if not np.isfinite(v) or v < 0 or (positive and v == 0):
-        raise StereoKitError(f"{name} must be {'positive' if positive else 'non-negative'} and finite, got {value!r}")
+    """`value` as float32, the kernels' arithmetic: a number >= 0 (> 0 when `positive`) that float32 holds without
+    overflowing to inf or, for a divisor (`positive`), flushing to zero (which crashes the kernel's division)."""
+    v = check_number(name, value, positive=positive, maximum=float(_F32.max))
+    if positive and v < _F32.tiny:
+        raise StereoKitError(f"{name} must be at least {float(_F32.tiny):.3g} (float32's smallest normal), "
+                             f"got {value!r}")
     return np.float32(v)
 
 

@@ -10,14 +10,18 @@ import numpy as np
 from .errors import StereoKitError
 
 
-def check_number(name: str, value, *, integer: bool = False, positive: bool = False) -> float | int:
-    """`value` as a finite number >= 0 (> 0 when `positive`; an int when `integer`), else StereoKitError naming
-    `name`: a string such as "x" from the command line would otherwise fail deep inside NumPy, Numba or torch."""
+def check_number(name: str, value, *, integer: bool = False, positive: bool = False,
+                 maximum: float | None = None) -> float | int:
+    """`value` as a finite number >= 0 (> 0 when `positive`; an int when `integer`; at most `maximum` when given),
+    else StereoKitError naming `name`: a string such as "x" from the command line would otherwise fail deep inside
+    NumPy, Numba or torch."""
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
     if ok and integer:
         ok = float(value).is_integer()
     if ok and (value > 0 if positive else value >= 0):
-        return int(value) if integer else float(value)
+        if maximum is None or value <= maximum:
+            return int(value) if integer else float(value)
+        raise StereoKitError(f"{name} must be at most {maximum:g}, got {value!r}")
     kind = ("a positive " if positive else "a non-negative ") + ("integer" if integer else "number")
     raise StereoKitError(f"{name} must be {kind}, got {value!r}")
 

@@ -196,6 +196,13 @@ BAD_OPTIONS = [
     ("opencv-sgbm", dict(P1=10, P2=40000), "16-bit"),  # OpenCV truncates P2 and returns garbage
     ("opencv-sgbm-hh", dict(block_size=21), "default P2"),  # 32 * 3 * 21**2 = 42336
     ("opencv-sgbm-3way", dict(color="no"), "color"),
+    # a ratio of 100 % rejects every pixel and MODE_SGBM_3WAY divides by 100 - ratio (the process dies of SIGFPE)
+    *[(m, dict(uniqueness_ratio=100), r"uniqueness_ratio.*\[0, 99\]") for m in OPENCV],
+    # speckle ranges and BM's LR threshold are compared with 16-bit (x16 fixed-point) values: larger ones wrap
+    ("opencv-sgbm", dict(speckle_range=2048), r"speckle_range.*\[0, 2047\]"),
+    ("opencv-sgbm-hh", dict(speckle_range=2**31 - 1), r"speckle_range.*\[0, 2047\]"),
+    ("opencv-bm", dict(speckle_range=2**15), r"speckle_range.*\[0, 32767\]"),
+    ("opencv-bm", dict(disp12_max_diff=2**27), r"disp12_max_diff.*<= 134217727"),
 ]
 
 
@@ -274,3 +281,31 @@ def test_positive_min_disp_keeps_the_right_border_columns(method, mode):
     np.testing.assert_array_equal(disp[:, -4:], ref[:, -4:])
     # and the true disparity 6 is found there
     assert np.isfinite(disp[12:-12, -2:]).all() and np.abs(disp[12:-12, -2:] - 6).max() <= 0.5
+
+
+def test_largest_accepted_limits_still_run():
+    left, right = scene(5)
+    for method in OPENCV:
+        params = dict(uniqueness_ratio=99)
+        params["speckle_range"] = 32767 if method == "opencv-bm" else 2047
+        disp = stereokit.match(left, right, method=method, max_disp=16, **params)
+        assert disp.shape == left.shape[:2]
+
+
+def test_bm_speckle_range_is_in_sixteenths_of_a_pixel():
+    # a 20x20 square 2 px nearer than the background: StereoBM joins it to the background (so keeps it, as part of a
+    # large region) only when the range reaches 2 * 16 = 32 fixed-point units; SGBM's range is in pixels
+    rng = np.random.default_rng(0)
+    h, w = 80, 120
+    tex = rng.integers(0, 256, (h, w), dtype=np.uint8)
+    D = np.full((h, w), 8)
+    D[30:50, 50:70] = 10
+    left = tex[np.arange(h)[:, None], np.clip(np.arange(w)[None, :] - D, 0, w - 1)]
+
+    def kept(method, rng_):
+        d = stereokit.match(left, tex, method=method, max_disp=16, block_size=9, speckle_window_size=1000,
+                            speckle_range=rng_)
+        return np.isfinite(d[30:50, 50:70]).mean()
+
+    assert kept("opencv-bm", 16) < 0.2 and kept("opencv-bm", 32) > 0.8
+    assert kept("opencv-sgbm", 1) < 0.5 and kept("opencv-sgbm", 2) > 0.8  # subpixel steps bridge a few at 1 px

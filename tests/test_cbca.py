@@ -143,6 +143,7 @@ def test_aggregation_respects_edges():
         (dict(L1=2.5), "L1"),
         (dict(tau1=-0.1), "tau1"),
         (dict(iterations=-1), "iterations"),
+        (dict(iterations=10**12), "iterations must be at most 1000"),  # a slip would loop for ever
         (dict(vol=np.full((4, 5, 2), np.nan, np.float32)), "NaN"),
     ],
 )

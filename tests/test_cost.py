@@ -171,6 +171,36 @@ def test_bad_input():
         cost_volume(left, right, 8, cost="sad", window=4)
 
 
+@pytest.mark.parametrize("window", ["3_3", " 9", "+9", "9x", "x9", "9x7x5", (3.5, 3), (True, 3), (3, 3, 3), None,
+                                    3.5, "nine"])
+def test_malformed_windows_are_refused_not_truncated(window):
+    # int("3_3") is 33, int(" 9") 9 and int(3.5) 3: each would silently pick a window nobody asked for
+    with pytest.raises(StereoKitError, match="census window must be an odd integer, a \\(width, height\\) pair"):
+        census_transform(np.zeros((9, 11), np.float32), window)
+
+
+def test_whole_float_windows_and_window_strings_are_accepted():
+    img = np.random.default_rng(0).random((9, 11)).astype(np.float32)
+    ref = census_transform(img, (5, 3))
+    for form in ((5.0, 3.0), "5x3", "5X3", np.array([5, 3])):
+        np.testing.assert_array_equal(census_transform(img, form), ref)
+
+
+def test_a_window_reaching_beyond_the_image_is_refused():
+    from stereokit.blockmatch import block_match
+
+    left, right = shifted_pair(2)  # 32 rows x 64 columns
+    h, w = left.shape[:2]
+    # a radius up to the image's size is fine (the replicated border is weighed in); one beyond it adds nothing new
+    assert cost_volume(left, right, 8, cost="sad", window=2 * h + 1).shape == (h, w, 8)
+    for big in (2 * h + 3, 10**12 + 1):
+        for cost in ("sad", "ncc", "census"):
+            with pytest.raises(StereoKitError, match=f"window {big}x{big} has a radius beyond the {w}x{h} image"):
+                cost_volume(left, right, 8, cost=cost, window=big)
+        with pytest.raises(StereoKitError, match="has a radius beyond"):
+            block_match((left * 255).astype(np.uint8), (right * 255).astype(np.uint8), 8, window=big)
+
+
 def test_census_window_forms():
     img = np.random.default_rng(0).random((9, 11)).astype(np.float32)
     assert np.array_equal(census_transform(img, "9x7"), census_transform(img, (9, 7)))

@@ -160,8 +160,9 @@ def test_matcher_shapes_odd_sizes_and_ranges(tiny_weights):
     assert disp.shape == (37, 53) and disp.max() <= 15
     disp, conf = predict(pair, 8, min_disp=3, weights=tiny_weights, confidence="entropy")
     assert disp.min() >= 3 and disp.max() <= 10 and conf.shape == (37, 53)
-    nan = gcnet(pair, 8, weights=tiny_weights, min_confidence=1.01)  # nothing is that confident
-    assert np.isnan(nan).all()
+    _, peak = predict(pair, 8, weights=tiny_weights, confidence="peak")
+    strict = gcnet(pair, 8, weights=tiny_weights, min_confidence=1.0)  # only a certain pixel would stay
+    assert np.array_equal(np.isnan(strict), peak < 1.0) and np.isnan(strict).mean() > 0.99
 
 
 def test_matcher_tiles_under_a_memory_limit(tiny_weights):
@@ -338,8 +339,13 @@ def test_bad_device_raises_naming_it_and_the_available_ones(tiny_weights):
 
 
 @pytest.mark.parametrize("option,value,message", [
-    ("min_confidence", "x", "min_confidence must be a finite number"),
-    ("min_confidence", float("nan"), "min_confidence must be a finite number"),
+    ("min_confidence", "x", r"min_confidence must be a number in \[0, 1\]"),
+    ("min_confidence", float("nan"), r"min_confidence must be a number in \[0, 1\]"),
+    # both confidence kinds lie in [0, 1]: 1.5 would drop every pixel, -0.1 none
+    ("min_confidence", 1.5, r"min_confidence must be a number in \[0, 1\]"),
+    ("min_confidence", -0.1, r"min_confidence must be a number in \[0, 1\]"),
+    ("min_confidence", True, r"min_confidence must be a number in \[0, 1\]"),
+    ("scale", True, "scale must be 'auto', a number"),  # float(True) = 1.0 would switch the scaling off
     ("confidence", "bogus", "unknown confidence kind 'bogus'"),
     ("max_memory_gb", "x", "max_memory_gb must be a positive number"),
     ("max_memory_gb", 0, "max_memory_gb must be a positive number"),

@@ -103,6 +103,15 @@ def test_bad_input():
 
 
 @pytest.mark.parametrize("method", ["bm-sad", "bm-ssd", "bm-ncc", "bm-census"])
+def test_block_matchers_refuse_window_none(method):
+    # cost_volume reads None as its own default (ncc 9, census 1), not the matcher's documented one
+    left, right = shifted_pair(3, w=40)
+    with pytest.raises(StereoKitError, match=f"{method}: window must be an odd integer"):
+        stereokit.match(left.astype(np.float32) / 255, right.astype(np.float32) / 255, method=method, max_disp=8,
+                        window=None)
+
+
+@pytest.mark.parametrize("method", ["bm-sad", "bm-ssd", "bm-ncc", "bm-census"])
 @pytest.mark.parametrize("color", ["no", "False", None, 0])
 def test_block_matchers_refuse_a_colour_switch_that_is_not_a_bool(method, color):
     # "no" would otherwise read as True (colour) and None as False (gray), silently

@@ -667,6 +667,31 @@ def test_every_preset_passes_the_option_checks_unchanged():
     assert checked["cbca_i2"] == 3 and isinstance(checked["cbca_i2"], int)
 
 
+@pytest.mark.parametrize("key, value, message", [
+    ("cbca_i1", 10**12, "cbca_i1 must be at most 1000"),  # would loop for ever after the network ran
+    ("cbca_i2", 1001, "cbca_i2 must be at most 1000"),
+    ("sgm_P2", 1e39, "sgm_P2 must be at most 3.4"),  # float32 inf inside SGM
+    ("sgm_Q1", True, "sgm_Q1 must be a positive number"),
+])
+def test_hyperparameters_beyond_what_the_steps_can_run_are_refused_up_front(key, value, message):
+    from learned.mccnn.matcher import check_params
+    from learned.mccnn.presets import PRESETS
+
+    with pytest.raises(StereoKitError, match=message):
+        check_params(dict(PRESETS[("middlebury", "fast")], **{key: value}))
+    assert check_params(dict(PRESETS[("middlebury", "fast")], cbca_i1=1000))["cbca_i1"] == 1000
+
+
+@pytest.mark.parametrize("method", ["mccnn-fast", "mccnn-acrt"])
+def test_return_cost_is_not_a_matcher_option(method):
+    # the pipeline's return_cost=True returns a (disparity, volume) tuple, which no matcher caller expects
+    import stereokit
+
+    left, right = _match_pair(5)
+    with pytest.raises(StereoKitError, match=f"{method}: return_cost is not a matcher option"):
+        stereokit.match(left, right, method=method, max_disp=16, return_cost=True)
+
+
 def test_mccnn_fast_shipped_weights_on_a_small_pair_in_range():
     """The shipped weights through stereokit.match on a 40x80 crop: float32, values in the range, found."""
     from learned.mccnn.weights import shipped_weights

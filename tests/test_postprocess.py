@@ -64,6 +64,17 @@ def test_thresholded_gaussian_options():
     np.testing.assert_allclose(out, np.full(d.shape, d.mean()), rtol=1e-5)
 
 
+def test_thresholded_gaussian_extreme_sigma_and_threshold_stay_defined():
+    # sigma whose square underflows: the centre alone (not 0 / 0 = NaN everywhere); a threshold below float32's
+    # smallest step: equal disparities only, the centre's own among them (not an empty sum)
+    d = np.array([[1.0, 2.0, 3.0], [1.0, 1.0, np.nan]], np.float32)
+    np.testing.assert_array_equal(thresholded_gaussian(d, 1e-300, 2.0), d)
+    np.testing.assert_array_equal(thresholded_gaussian(d, 1.0, 1e-50), d)
+    # and equal neighbours are still averaged in under the tiny threshold: a flat map stays flat
+    np.testing.assert_array_equal(thresholded_gaussian(np.full((3, 3), 4.0, np.float32), 1.0, 1e-50),
+                                  np.full((3, 3), 4.0, np.float32))
+
+
 def test_subpixel_parabola_keeps_range_ends_and_non_convex_triples():
     # costs per disparity 0..4 (min_disp 0); disp is the disparity the fit starts from
     vol = np.array([[[1.0, 2.0, 3.0, 4.0, 1.5],  # disp 0: first of the range, no C(d-1): kept

@@ -192,6 +192,11 @@ def test_deterministic():
         (np.zeros((4, 5, 3), np.float32), {"guide": np.zeros((4, 6))}, "guide"),
         (np.zeros((4, 5, 3), np.float32), {"guide": np.full((4, 5), np.nan)}, "guide"),
         (np.zeros((4, 5, 3), np.float32), {"guide": np.zeros((4, 5)), "p2_gamma": 0}, "p2_gamma"),
+        # a string or a bool is not a penalty (float("1") and float(True) would pass), nor what float32 cannot hold
+        (np.zeros((4, 5, 3), np.float32), {"P1": "1"}, "P1 must be a non-negative number"),
+        (np.zeros((4, 5, 3), np.float32), {"P2": True}, "P2 must be a non-negative number"),
+        (np.zeros((4, 5, 3), np.float32), {"P2": 1e39}, "P2 must be at most 3.4"),
+        (np.zeros((4, 5, 3), np.float32), {"guide": np.zeros((4, 5)), "p2_gamma": 1e-300}, "p2_gamma.*float32"),
     ],
 )
 def test_bad_input(vol, kw, msg):
@@ -219,6 +224,11 @@ def test_mccnn_bad_input():
         sgm_mccnn(vol, img, img, 1, 4, 2, 4, 0.1, -1)
     with pytest.raises(StereoKitError, match="paths"):
         sgm_mccnn(vol, img, img, 1, 4, 2, 4, 0.1, 1.5, paths=5)
+    # divisors that float32 flushes to zero would divide by zero inside the kernel
+    for q1, q2, v in [(1e-300, 4, 1.5), (2, 1e-46, 1.5), (2, 4, 1e-40)]:
+        with pytest.raises(StereoKitError, match="float32's smallest normal"):
+            sgm_mccnn(vol, img, img, 1, 4, q1, q2, 0.1, v)
+    assert np.isfinite(sgm_mccnn(vol, img, img, 1, 4, 1.2e-38, 4, 0.1, 1.5)).all()  # the smallest normal runs
 
 
 def test_scaled_penalties_follow_cost_units():

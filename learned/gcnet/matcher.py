@@ -144,6 +144,8 @@ def resolve_scale(scale, max_disp: int, trained: int) -> float:
             raise StereoKitError(f"scale must be 'auto', a number in (0, 4] or None, got {scale!r}")
         return 1.0 if max_disp <= trained else trained / max_disp
     try:
+        if scale is True:  # float(True) is 1.0: scaling off, the opposite of what True suggests
+            raise TypeError
         scale = float(scale)
     except (TypeError, ValueError):
         raise StereoKitError(f"scale must be 'auto', a number in (0, 4] or None, got {scale!r}") from None
@@ -232,9 +234,9 @@ def gcnet(
     [min_disp, min_disp + max_disp) and, when `min_confidence` is given, where `confidence` falls below it (dense
     otherwise). Unknown keyword options raise StereoKitError. See `predict` and the module docstring."""
     reject_unknown("gcnet", params)
-    if min_confidence is not None and (isinstance(min_confidence, bool) or not isinstance(min_confidence, Real)
-                                       or not math.isfinite(min_confidence)):
-        raise StereoKitError(f"min_confidence must be a finite number or None, got {min_confidence!r}")
+    if min_confidence is not None:  # both kinds lie in [0, 1]: beyond it every pixel or none would go
+        if isinstance(min_confidence, bool) or not isinstance(min_confidence, Real) or not 0 <= min_confidence <= 1:
+            raise StereoKitError(f"min_confidence must be a number in [0, 1] or None, got {min_confidence!r}")
     if not _is_confidence_kind(confidence):  # refused even when unused (no min_confidence): it would be ignored
         raise StereoKitError(f"unknown confidence kind {confidence!r}; use 'peak' or 'entropy'")
     disp, conf = predict(

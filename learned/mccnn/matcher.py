@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from stereokit.cbca import MAX_ITERATIONS
 from stereokit.disparity import left_right_check, winner_takes_all
+from stereokit.errors import StereoKitError
 from stereokit.postprocess import interpolate_lr, lr_labels, subpixel_parabola, thresholded_gaussian
 from stereokit.refine import median_filter, remove_speckles
 from stereokit.validation import check_bool, check_disparity_range, reject_unknown
@@ -30,13 +32,16 @@ from .weights import load_model, shipped_weights
 _PARAM_KEYS = set(next(iter(PRESETS.values())))
 
 
-# Each numeric hyperparameter's kind: (integer, positive), else >= 0; the bounds the steps using them enforce. Checked
-# here for every value, under the name the user passed and before the network runs: the steps' own checks name
-# their arguments (P1, not sgm_P1), skip the CBCA options when CBCA is off, and a string crashes inside NumPy.
-_NUMERIC = dict(sgm_P1=(False, False), sgm_P2=(False, False), sgm_Q1=(False, True), sgm_Q2=(False, True),
-                sgm_V=(False, True), sgm_D=(False, False), cbca_L1=(True, False), cbca_tau1=(False, False),
-                cbca_i1=(True, False), cbca_i2=(True, False), blur_sigma=(False, True), blur_t=(False, True),
-                speckle_size=(True, False), speckle_diff=(False, False))
+# Each numeric hyperparameter's kind: (integer, positive, maximum), else >= 0; the bounds the steps using them
+# enforce. Checked here for every value, under the name the user passed and before the network runs: the steps' own
+# checks name their arguments (P1, not sgm_P1), skip the CBCA options when CBCA is off, and a string crashes inside
+# NumPy. SGM computes in float32, so its penalties must fit it.
+_F32_MAX = float(np.finfo(np.float32).max)
+_NUMERIC = dict(sgm_P1=(False, False, _F32_MAX), sgm_P2=(False, False, _F32_MAX), sgm_Q1=(False, True, _F32_MAX),
+                sgm_Q2=(False, True, _F32_MAX), sgm_V=(False, True, _F32_MAX), sgm_D=(False, False, _F32_MAX),
+                cbca_L1=(True, False, None), cbca_tau1=(False, False, None), cbca_i1=(True, False, MAX_ITERATIONS),
+                cbca_i2=(True, False, MAX_ITERATIONS), blur_sigma=(False, True, None), blur_t=(False, True, None),
+                speckle_size=(True, False, None), speckle_diff=(False, False, None))
 assert set(_NUMERIC) | {"lr_interpolate"} == _PARAM_KEYS
 
 
@@ -44,8 +49,8 @@ def check_params(p: dict) -> dict:
     """A copy of the full hyperparameter dict `p` with every value checked (StereoKitError naming the first bad
     one); integer options given as whole floats (3.0) become ints."""
     out = dict(p)
-    for key, (integer, positive) in _NUMERIC.items():
-        out[key] = check_number(key, p[key], integer=integer, positive=positive)
+    for key, (integer, positive, maximum) in _NUMERIC.items():
+        out[key] = check_number(key, p[key], integer=integer, positive=positive, maximum=maximum)
     out["lr_interpolate"] = check_bool("lr_interpolate", p["lr_interpolate"])
     return out
 
@@ -90,6 +95,7 @@ def mccnn_pipeline(pair, max_disp: int, arch: str, *, min_disp: int = 0, preset:
     reject_unknown(f"mccnn-{arch}", overrides,
                    [*_PARAM_KEYS, "min_disp", "preset", "weights", "device", "lr_check", "lr_border"])
     lr_check, lr_border = check_bool("lr_check", lr_check), check_bool("lr_border", lr_border)
+    return_cost = check_bool("return_cost", return_cost)
     p = preset_params(preset, arch)
     p.update(overrides)
     p = check_params(p)  # before the network runs; stereo_method checks again for its direct callers
@@ -139,15 +145,21 @@ def mccnn_fast(pair, max_disp: int, *, min_disp: int = 0, preset: str = "middleb
     "tuned" (for the shipped weights, see presets.py);
     weights: a weights file (default: the shipped learned/weights/mccnn_fast.pt); device: cpu / cuda (default:
     CUDA when available); other keyword arguments override the preset's hyperparameters (see presets.py)."""
-    return mccnn_pipeline(pair, max_disp, "fast", min_disp=min_disp, preset=preset, weights=weights, device=device,
-                          **params)
+    return _matcher("fast", pair, max_disp, min_disp, preset, weights, device, params)
 
 
 def mccnn_acrt(pair, max_disp: int, *, min_disp: int = 0, preset: str = "middlebury", weights=None, device=None,
                **params) -> np.ndarray:
     """MC-CNN-acrt disparity; as `mccnn_fast` with the accurate network (raises StereoKitError when no weights are
     shipped and none are given)."""
-    return mccnn_pipeline(pair, max_disp, "acrt", min_disp=min_disp, preset=preset, weights=weights, device=device,
+    return _matcher("acrt", pair, max_disp, min_disp, preset, weights, device, params)
+
+
+def _matcher(arch: str, pair, max_disp, min_disp, preset, weights, device, params: dict) -> np.ndarray:
+    if "return_cost" in params:  # a registered matcher returns the disparity map alone
+        raise StereoKitError(f"mccnn-{arch}: return_cost is not a matcher option (a matcher returns the disparity "
+                             "alone); call learned.mccnn.matcher.mccnn_pipeline(..., return_cost=True) for the volume")
+    return mccnn_pipeline(pair, max_disp, arch, min_disp=min_disp, preset=preset, weights=weights, device=device,
                           **params)
 
 

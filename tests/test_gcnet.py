@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -458,3 +460,168 @@ def test_failed_starts_leave_nothing_and_other_network_files_are_named(tmp_path)
     with pytest.raises(StereoKitError, match="--resume: .*checkpoint.pt is an MC-CNN checkpoint, not a GC-Net one"):
         main(_TRAIN + ["--iters", "4", "--resume", str(ckpt), "--run", str(run)])
     assert not run.exists()
+
+
+# ------------------------------------------------------------------------------------------------ mutation round D
+# Behaviour the tests above left open (each test below fails on a planted bug that the suite let through).
+
+
+class _StubNet(torch.nn.Module):
+    """Stands in for a GCNet in the matcher: exact per-pixel WTA of |left - right(x - d)| over the num_disp
+    disparities inside the tile it is given (inf outside), or a constant disparity `const`."""
+
+    def __init__(self, const=None):
+        super().__init__()
+        self.cfg = TINY
+        self.const = const
+        self.w = torch.nn.Parameter(torch.zeros(1))
+        self.calls = 0
+
+    def predict(self, left, right, num_disp, conf=None):
+        n, _, h, w = left.shape
+        self.calls += 1
+        if self.const is not None:
+            disp = torch.full((n, h, w), float(self.const))
+        else:
+            cost = torch.full((n, num_disp, h, w), float("inf"))
+            for d in range(min(num_disp, w)):
+                cost[:, d, :, d:] = (left[..., d:] - right[..., : w - d]).abs().sum(1)
+            disp = cost.argmin(1).float()
+        return disp, (torch.ones(n, h, w) if conf else None)
+
+
+def test_tiles_carry_the_disparity_range_as_left_context():
+    """Tiled inference equals untiled inference for a network that looks num_disp px to the left: every candidate
+    match of a kept pixel lies inside its tile (square tiles of a wide image under a small memory budget; a true
+    disparity of 24, beyond the 16 px tile overlap)."""
+    from learned.gcnet.matcher import _run_tiles, bytes_per_pixel
+
+    rng = np.random.default_rng(0)
+    tex = torch.from_numpy(rng.random((1, 3, 100, 224), dtype=np.float32))
+    left, right = tex[..., :200], tex[..., 24:]  # right[x - 24] = tex[x] = left[x]
+    net = _StubNet()
+    full, _ = _run_tiles(net, left, right, 32, None, 1.0)
+    assert (full[:, 24:] == 24).all()
+    budget = 12000 * bytes_per_pixel(net, 32) / 2**30  # forces square tiles (64 x 32 px cores)
+    net.calls = 0
+    tiled, _ = _run_tiles(net, left, right, 32, None, budget)
+    assert net.calls == 2 * 7  # 2 rows x 7 columns of tiles
+    np.testing.assert_array_equal(tiled, full)
+
+
+def test_scaled_disparities_are_divided_by_the_actual_resize_factor(monkeypatch):
+    """scale="auto" for max_disp 16 on an 8-disparity network: the image is resized to round(w * 0.5) columns and
+    the disparity divided by that width's actual factor (53 -> 26 columns: x 53/26, not x 2)."""
+    from learned.gcnet import matcher
+
+    monkeypatch.setattr(matcher, "load_model", lambda weights=None, device=None: _StubNet(const=3.0))
+    assert resolve_scale("auto", 96, 64) == 64 / 96  # the exact ratio, not rounded
+    disp, _ = predict(_pair(40, 53), 16)
+    np.testing.assert_allclose(disp, 3.0 * 53 / 26, rtol=1e-6)
+    disp, _ = predict(_pair(40, 53), 16, min_disp=4)
+    np.testing.assert_allclose(disp, 4 + 3.0 * 53 / 26, rtol=1e-6)
+
+
+def test_min_confidence_uses_the_requested_confidence_kind(tiny_weights):
+    pair = _pair(24, 40, seed=5)
+    disp, conf = predict(pair, 8, weights=tiny_weights, confidence="entropy")
+    _, peak = predict(pair, 8, weights=tiny_weights, confidence="peak")
+    t = float(np.median(conf))
+    assert (conf < t).any() and (peak < t).mean() != (conf < t).mean()  # the kinds disagree at this threshold
+    out = gcnet(pair, 8, weights=tiny_weights, min_confidence=t, confidence="entropy")
+    np.testing.assert_array_equal(np.isnan(out), conf < t)
+    np.testing.assert_array_equal(out[conf >= t], disp[conf >= t])
+
+
+def test_unary_tower_ends_in_a_bare_convolution():
+    """Layer 18: a 3x3 conv without BN or ReLU, so unary features can be negative."""
+    torch.manual_seed(0)
+    net = GCNet(TINY).eval()
+    assert type(net.unary.last) is torch.nn.Conv2d and net.unary.last.kernel_size == (3, 3)
+    with torch.no_grad():
+        assert (net.unary(torch.randn(1, 3, 16, 16)) < 0).any()
+
+
+def _gt_pair(h, w, gt, seed=0, name="p"):
+    rng = np.random.default_rng(seed)
+    return StereoPair(rng.random((h, w, 3), dtype=np.float32), rng.random((h, w, 3), dtype=np.float32),
+                      gt=np.asarray(gt, np.float32), name=name)
+
+
+def test_crop_sampler_shares_datasets_equally_and_pads_gt_as_invalid():
+    one = [_gt_pair(16, 16, np.full((16, 16), 1.0))]
+    nine = [_gt_pair(16, 16, np.full((16, 16), 2.0), seed=s) for s in range(1, 10)]
+    s = CropSampler([one, nine], (16, 16), 8, np.random.default_rng(0))
+    _, _, gt = s.sample(400)
+    assert 0.4 < float((gt[:, 0, 0] == 1.0).float().mean()) < 0.6  # each --dataset half the crops
+    small = CropSampler([[_gt_pair(10, 12, np.full((10, 12), 3.0))]], (16, 16), 8, np.random.default_rng(0))
+    left, right, gt = small.sample(1)
+    assert left.shape == (1, 3, 16, 16) and gt.shape == (1, 16, 16)
+    assert (gt[0, :10, :12] == 3.0).all() and torch.isnan(gt[0, 10:]).all() and torch.isnan(gt[0, :, 12:]).all()
+
+
+def test_resized_dataset_scales_its_disparities():
+    from learned.gcnet.train import parse_spec, resize_pair
+
+    gt = np.full((20, 40), 12.0, np.float32)
+    gt[:, :4] = np.nan
+    half = resize_pair(_gt_pair(20, 40, gt), 0.5)
+    assert half.shape == (10, 20) and np.nanmax(half.gt) == 6.0 and np.isnan(half.gt[:, :2]).all()
+    assert parse_spec("middlebury:/d@0.5") == ("middlebury:/d", 0.5) and parse_spec("sample") == ("sample", 1.0)
+
+
+def test_validation_is_pixel_weighted_epe_and_bad2_within_the_range():
+    """EPE and bad-2.0 pooled over pixels of all pairs, valid GT below max_disp only (network output: 3 px)."""
+    from learned.gcnet.train import validate
+
+    a = np.full((16, 16), 3.0)
+    a[0, :4] = 5.5  # 2.5 px off: bad
+    a[1, :4] = 5.0  # exactly 2 px off: not bad
+    a[2, :4] = np.nan
+    a[3, :4] = 9.0  # beyond max_disp 8: not scored
+    b = np.full((16, 16), 4.0)  # 1 px off everywhere
+    pairs = [_gt_pair(16, 16, a), _gt_pair(16, 32, np.hstack([b, b]))]
+    out = validate(_StubNet(const=3.0), pairs, 8, torch.device("cpu"))
+    n = (256 - 8) + 512
+    assert out["epe"] == pytest.approx((4 * 2.5 + 4 * 2.0 + 512 * 1.0) / n)
+    assert out["bad2"] == pytest.approx(100 * 4 / n)
+
+
+def test_training_step_is_l1_on_valid_gt_in_range_with_rmsprop(tmp_path, monkeypatch):
+    """The first logged loss is the L1 between the soft-argmin disparity and the GT pixels that are finite and in
+    [0, max_disp), recomputed here from the same seed; the optimiser is RMSprop with the paper's lr 1e-3."""
+    from learned.common import seed_everything
+    from learned.gcnet import train
+
+    gt = np.full((64, 128), 10.0, np.float32)
+    gt[:, :20] = 70.0  # beyond the compact network's 64 disparities
+    gt[:8] = np.nan
+    sets = [[_gt_pair(64, 128, gt, seed=4)]]
+    monkeypatch.setattr(train, "load_sets", lambda specs, m, s: (sets, [{"spec": "x"}]))
+    run = tmp_path / "run"
+    assert train.main(["--dataset", "x", "--val", "none", "--crop", "64", "128", "--batch", "1", "--iters", "1",
+                       "--seed", "2", "--run", str(run), "--no-progress"]) == 0
+    logged = json.loads((run / "log.jsonl").read_text().splitlines()[0])["loss"]
+    seed_everything(2)
+    net = GCNet(CONFIGS["compact"]).train()
+    left, right, g = CropSampler(sets, (64, 128), 64, np.random.default_rng(2)).sample(1)
+    disp, _ = net.predict(left, right, 64)
+    valid = torch.isfinite(g) & (g >= 0) & (g < 64)
+    assert logged == pytest.approx(float((disp[valid] - g[valid]).abs().mean().detach()), rel=1e-5)
+    opt = torch.load(run / "last.pt", weights_only=True)["optimizer"]
+    assert opt["param_groups"][0]["lr"] == 1e-3 and "square_avg" in next(iter(opt["state"].values()))
+    assert "exp_avg" not in next(iter(opt["state"].values()))
+
+
+def test_init_starts_training_from_the_given_weights(tmp_path):
+    """--init loads the weights: with a negligible lr (1e-30) the trained parameters stay the given ones."""
+    from learned.gcnet.train import main
+
+    torch.manual_seed(7)
+    start = GCNet(CONFIGS["compact"])
+    save_weights(start, tmp_path / "start.pt")
+    assert main(_TRAIN + ["--iters", "1", "--lr", "1e-30", "--init", str(tmp_path / "start.pt"), "--run",
+                          str(tmp_path / "run")]) == 0
+    got = load_weights(tmp_path / "run" / "weights.pt")
+    for (name, p), q in zip(start.named_parameters(), got.parameters()):
+        torch.testing.assert_close(q, p, rtol=0, atol=1e-20, msg=name)  # a zero bias moves by ~1e-29

@@ -882,3 +882,327 @@ def test_positive_offsets_cover_both_sides():
     assert 0.4 < (d_pos < 0).mean() < 0.6
     assert abs(d_pos.mean()) < 0.03
     assert d_pos.min() < -0.45 and d_pos.max() > 0.45
+
+
+# ------------------------------------------------------------------------------------------------ mutation round D
+# Behaviour the tests above left open (each test below fails on a planted bug that the suite let through).
+
+
+def test_paper_presets_are_the_reference_table():
+    """Every paper preset equals REFERENCE.md's table (jzbontar/mc-cnn main.lua): P1 = pi1, P2 = pi1 * pi2 as
+    tabulated, Q1 = q1, Q2 = q1 * q2, V = alpha1, D = tau_so, CBCA (L1, tau1, i1, i2), blur (sigma, t)."""
+    from learned.mccnn.presets import preset_params
+
+    #            P1    P2     q1   q2   V     D     L1  tau1  i1 i2  sigma t
+    table = {
+        ("kitti2012", "fast"): (4.0, 222.9, 3.0, 2.5, 1.5, 0.02, 0, 0.0, 0, 0, 7.74, 5.0),
+        ("kitti", "fast"): (2.3, 42.3, 3.0, 2.0, 1.25, 0.08, 0, 0.0, 0, 0, 4.64, 5.0),
+        ("kitti", "acrt"): (2.3, 55.8, 3.0, 2.0, 1.75, 0.08, 5, 0.03, 2, 4, 5.99, 5.0),
+        ("middlebury", "fast"): (2.3, 55.9, 4.0, 2.0, 1.5, 0.08, 0, 0.0, 0, 0, 6.0, 2.0),
+        ("middlebury", "acrt"): (1.3, 18.1, 4.5, 2.0, 2.75, 0.13, 14, 0.02, 2, 16, 1.67, 2.0),
+    }
+    for key, (p1, p2, q1, q2, v, d, l1, tau1, i1, i2, sigma, t) in table.items():
+        p = preset_params(*key)
+        got = (p["sgm_P1"], p["sgm_P2"], p["sgm_Q1"], p["sgm_Q2"], p["sgm_V"], p["sgm_D"], p["cbca_L1"],
+               p["cbca_tau1"], p["cbca_i1"], p["cbca_i2"], p["blur_sigma"], p["blur_t"])
+        assert got == pytest.approx((p1, p2, q1, q1 * q2, v, d, l1, tau1, i1, i2, sigma, t)), key
+
+
+def _pixel_scene(n_pixels, value, name):
+    """A scene whose valid pixels are the first n_pixels of row 10 (x = 12..), image constant `value`."""
+    img = np.full((20, 40), value, np.float32)
+    xs = np.arange(12, 12 + n_pixels, dtype=np.int32)
+    return Scene(img, img, np.full(n_pixels, 10, np.int32), xs, np.full(n_pixels, 2.0, np.float32), name)
+
+
+def test_sampler_draws_pixels_uniformly_across_scenes_and_by_weight():
+    """Without weights every valid pixel of every scene is equally likely (scenes of 1, 2 and 3 pixels: shares
+    1/6, 2/6, 3/6, each pixel 1/6); with scene_weights a scene's share is weight x pixel count (normalised)."""
+    scenes = [_pixel_scene(n, float(n), f"s{n}") for n in (1, 2, 3)]
+    n = 6000
+    b = PatchSampler(scenes, 5, (0.5, 1.5, 6.0), Augmentation.identity(), seed=0).draw(n)
+    for k, sc in enumerate(scenes):
+        sel = b["scene"] == k
+        assert set(zip(b["y"][sel].tolist(), b["x"][sel].tolist())) == set(zip(sc.ys.tolist(), sc.xs.tolist()))
+        assert np.all(b["left"][sel, 0, 2, 2] == sc.left[10, 12])  # the patch comes from that scene
+    pixel_share = np.bincount(b["x"] - 12, minlength=3)[:3] / n  # x=12 in 3 scenes, x=13 in 2, x=14 in 1
+    np.testing.assert_allclose(pixel_share, [3 / 6, 2 / 6, 1 / 6], atol=0.03)
+    for weights, expect in (([1.0, 1 / 2, 1 / 3], [1 / 3] * 3), ([1.0, 1.0, 1.0], [1 / 6, 2 / 6, 3 / 6]),
+                            ([0.0, 1.0, 1.0], [0, 2 / 5, 3 / 5])):
+        b = PatchSampler(scenes, 5, (0.5, 1.5, 6.0), Augmentation.identity(), seed=1, scene_weights=weights).draw(n)
+        np.testing.assert_allclose(np.bincount(b["scene"], minlength=3) / n, expect, atol=0.03)
+
+
+def test_prepare_scene_normalises_each_image_on_its_own():
+    """Each image to zero mean and unit std by its own statistics (the paper): a right view twice as bright with an
+    offset gives the same normalised image as the left."""
+    rng = np.random.default_rng(0)
+    left = rng.random((24, 30)).astype(np.float32) * 0.4
+    right = 0.1 + 2.0 * left
+    gt = np.full((24, 30), 0.0, np.float32)
+    scene = prepare_scene(StereoPair(left, right, gt=gt))
+    for img in (scene.left, scene.right):
+        assert abs(float(img.mean())) < 1e-5 and abs(float(img.std()) - 1) < 1e-4
+    np.testing.assert_allclose(scene.left, scene.right, atol=1e-4)
+    np.testing.assert_allclose(scene.left, (left - left.mean()) / left.std(), atol=1e-4)
+
+
+def test_augmentation_defaults_and_the_right_patches_shared_vertical_shift():
+    """Augmentation() holds the reference code's Middlebury ranges (main.lua, dataset mb); d_vtrans moves the
+    positive and the negative right patch by the same vertical offset in [-d_vtrans, d_vtrans], never the left."""
+    import dataclasses
+
+    a = Augmentation()
+    assert (a.rotate, a.scale, a.hscale, a.hshear, a.brightness, a.contrast) == (28.0, 0.8, 0.8, 0.1, 1.3, 1.1)
+    assert (a.d_vtrans, a.d_rotate, a.d_hscale, a.d_hshear, a.d_brightness, a.d_contrast) == (1.0, 3.0, 0.9, 0.3, 0.7, 1.1)
+    ramp = np.repeat(np.arange(30, dtype=np.float32)[:, None], 40, axis=1)  # value = row
+    ys, xs = np.meshgrid(np.arange(8, 22), np.arange(15, 30), indexing="ij")
+    scene = Scene(ramp, ramp, ys.ravel().astype(np.int32), xs.ravel().astype(np.int32), np.full(ys.size, 3.0, np.float32))
+    aug = dataclasses.replace(Augmentation.identity(), d_vtrans=1.0)
+    b = PatchSampler([scene], 9, (0.5, 1.5, 6.0), aug, seed=2).draw(500)
+    np.testing.assert_allclose(b["left"][:, 0, 4, 4], b["y"], atol=1e-5)  # the left patch is not moved
+    shift = b["pos"][:, 0, 4, 4] - b["y"]
+    np.testing.assert_allclose(b["neg"][:, 0, 4, 4] - b["y"], shift, atol=1e-5)  # the same shift for both
+    assert np.all(np.abs(shift) <= 1.0 + 1e-5) and shift.min() < -0.8 and shift.max() > 0.8
+
+
+def test_occlusion_tolerance_is_strict():
+    """Occluded = another pixel of the row lands on the same right column with a disparity larger by MORE than the
+    tolerance (1 px): a difference of exactly 1 is not an occlusion, 2 is."""
+    gt = np.zeros((1, 12), np.float32)
+    gt[0, 5], gt[0, 6] = 2.0, 3.0  # both land on column 3; 3 - 2 = 1: not occluded
+    assert not occlusion_from_gt(gt)[0, 5]
+    gt[0, 6], gt[0, 7] = 0.0, 4.0  # now x=7 lands on column 3 with 4 - 2 = 2 > 1: x=5 is occluded
+    occ = occlusion_from_gt(gt)
+    assert occ[0, 5] and not occ[0, 7]
+
+
+class _RunsCode:
+    """Pickles to a call of os.mkdir(path): loading it with weights_only=False would create the folder."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        import os
+
+        return (os.mkdir, (self.path,))
+
+
+def test_weight_files_are_loaded_without_running_pickled_code(tmp_path):
+    """load_checkpoint uses torch.load(weights_only=True): a file holding pickled callables is refused with
+    StereoKitError and its code never runs; a file holding plain data but not a dict is refused by name."""
+    from learned.common import load_checkpoint
+    from learned.gcnet.train import load_weights
+    from learned.mccnn.weights import model_from_file
+
+    marker = tmp_path / "code_ran"
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": "stereokit-mccnn-1", "arch": "fast", "state_dict": {"w": _RunsCode(marker)}}, evil)
+    for load in (load_checkpoint, model_from_file, load_weights):
+        with pytest.raises(StereoKitError, match="evil.pt is not a valid weights file"):
+            load(evil)
+    assert not marker.exists()
+    tensor = tmp_path / "tensor.pt"
+    torch.save(torch.zeros(3), tensor)
+    with pytest.raises(StereoKitError, match="tensor.pt holds a Tensor, expected a dict"):
+        model_from_file(tensor, arch="fast")
+
+
+def test_atomic_save_keeps_the_old_file_on_failure_and_leaves_readable_files(tmp_path, monkeypatch):
+    import os
+    import stat
+
+    from learned import common
+
+    path = tmp_path / "w.pt"
+    common.atomic_save({"v": torch.ones(2)}, path)
+    before = path.read_bytes()
+    real_save = torch.save
+
+    def dying_save(obj, f, *a, **k):  # writes half a file, then the process is "killed"
+        with open(f, "wb") as fh:
+            fh.write(b"PK\x03\x04 half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(common.torch, "save", dying_save)
+    with pytest.raises(KeyboardInterrupt):
+        common.atomic_save({"v": torch.zeros(2)}, path)
+    monkeypatch.setattr(common.torch, "save", real_save)
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["w.pt"]
+    old = os.umask(0o022)
+    try:
+        common.atomic_save({"v": torch.ones(2)}, tmp_path / "shared.pt")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "shared.pt").stat().st_mode) == 0o644  # not mkstemp's 0600
+
+
+def test_seeding_and_rng_state_round_trip_through_a_safe_checkpoint(tmp_path):
+    """seed_everything seeds Python, NumPy and torch; rng_state() stored with torch.save and read back with
+    weights_only=True restores all three streams exactly (NumPy's cached Gaussian included)."""
+    import random
+
+    from learned.common import rng_state, seed_everything, set_rng_state
+
+    def draws():
+        return (random.random(), random.gauss(0, 1), float(np.random.standard_normal()), float(np.random.random()),
+                torch.rand(3).tolist())
+
+    seed_everything(11)
+    first = draws()
+    seed_everything(11)
+    assert draws() == first
+    np.random.standard_normal()  # leaves a cached Gaussian in NumPy's state
+    random.gauss(0, 1)  # and in Python's
+    torch.save({"rng": rng_state()}, tmp_path / "ck.pt")
+    expected = draws()
+    seed_everything(99)
+    set_rng_state(torch.load(tmp_path / "ck.pt", weights_only=True)["rng"])
+    assert draws() == expected
+
+
+def test_trainer_defaults_and_schedule_follow_the_paper(monkeypatch, tmp_path):
+    """SGD with momentum 0.9 (the optimiser holds momentum buffers), batch 128, lr fast 0.002 / acrt 0.003, the
+    setting's offsets; the lr is divided by 10 once, as the reference code does at the start of epoch 12 of 14: with
+    14 iterations the first 11 run at lr and the last 3 at lr / 10."""
+    from learned.mccnn import train
+
+    parse = train.build_parser().parse_args
+    for argv, lr, offsets in ((["--dataset", "x"], 0.002, (0.5, 1.5, 6.0)),
+                              (["--dataset", "x", "--arch", "accurate"], 0.003, (0.5, 1.5, 18.0)),
+                              (["--dataset", "x", "--setting", "kitti"], 0.002, (1.0, 4.0, 10.0))):
+        cfg = train.run_config(parse(argv), None, tmp_path / "ck.pt")
+        assert (cfg["lr"], cfg["batch_size"], cfg["momentum"], cfg["offsets"]) == (lr, 128, 0.9, offsets)
+    _toy_training(monkeypatch, tmp_path / "run", ["--batch-size", "2", "--iterations", "14", "--checkpoint-every", "1",
+                                                 "--validate-every", "100", "--validation", "none"], n_train=1)
+    lrs = [json.loads(line)["lr"] for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert len(lrs) == 14 and lrs[:11] == [0.002] * 11 and lrs[11:] == [pytest.approx(0.0002)] * 3
+    assert sorted(set(lrs)) == pytest.approx([0.0002, 0.002])
+    opt = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["optimizer"]
+    assert opt["param_groups"][0]["momentum"] == 0.9
+    assert all("momentum_buffer" in s and s["momentum_buffer"].abs().sum() > 0 for s in opt["state"].values())
+
+
+class _SamplerCalled(Exception):
+    pass
+
+
+def test_trainer_hands_the_sampler_offsets_augmentation_and_balanced_weights(monkeypatch, tmp_path):
+    """What main() gives PatchSampler: the setting's offsets; Middlebury augmentation only in the Middlebury setting
+    (and not with --no-augment); with --balance every --dataset spec the same total share, whatever its pixels."""
+    from learned.mccnn import train
+
+    def pairs(specs, right_views=False):
+        out = []
+        for src, (seed, w) in enumerate([(0, 64), (1, 64), (2, 40)]):  # spec 0: two scenes, spec 1: one smaller
+            p = _shifted_pair(seed=seed, w=w)
+            p.meta["train_source"] = 0 if src < 2 else 1
+            out.append(p)
+        return out
+
+    seen = {}
+
+    def fake_sampler(scenes, patch_size, offsets, augmentation, seed=0, scene_weights=None):
+        seen.update(scenes=scenes, offsets=offsets, aug=augmentation, weights=scene_weights)
+        raise _SamplerCalled
+
+    monkeypatch.setattr(train, "load_training_pairs", pairs)
+    monkeypatch.setattr(train, "PatchSampler", fake_sampler)
+    base = ["--validation", "none", "--no-progress", "--dataset", "x"]
+    for extra, offsets, aug in (([], (0.5, 1.5, 6.0), Augmentation()),
+                                (["--no-augment"], (0.5, 1.5, 6.0), Augmentation.identity()),
+                                (["--setting", "kitti"], (1.0, 4.0, 10.0), Augmentation.identity())):
+        with pytest.raises(_SamplerCalled):
+            train.main(base + extra + ["--out", str(tmp_path / "r")])
+        assert seen["offsets"] == offsets and seen["aug"] == aug and seen["weights"] is None
+    with pytest.raises(_SamplerCalled):
+        train.main(base + ["--balance", "--out", str(tmp_path / "r")])
+    counts = np.array([len(s.ys) for s in seen["scenes"]], float)
+    share = np.asarray(seen["weights"]) * counts
+    assert counts[0] != counts[2]
+    assert share[0] + share[1] == pytest.approx(share[2])  # spec 0 (two scenes) as much as spec 1
+    assert share[0] / share[1] == pytest.approx(counts[0] / counts[1])  # within a spec: by pixels
+
+
+def test_loss_functions_hinge_margin_and_bce_targets():
+    """fast: mean(max(0, 0.2 + cos(l, neg) - cos(l, pos))) (the paper's hinge, margin 0.2); acrt: BCE with the
+    positive pair labelled 1 and the negative 0."""
+    from learned.mccnn.train import loss_fn
+
+    torch.manual_seed(0)
+    fast = FastNet("kitti")
+    l, p, n = (torch.randn(6, 1, 9, 9) for _ in range(3))
+    with torch.no_grad():
+        cos_p, cos_n = fast(l, p), fast(l, n)
+        expect = torch.clamp(0.2 + cos_n - cos_p, min=0).mean()
+        assert float(loss_fn(fast, l, p, n)) == pytest.approx(float(expect), abs=1e-6)
+        assert float(loss_fn(fast, l, l, n)) == pytest.approx(float(torch.clamp(0.2 + cos_n - 1, min=0).mean()), abs=1e-6)
+        acrt = AccurateNet("kitti")
+        acrt.logits = lambda a, b: b[:, 0, 0, 0]  # the score is the right patch's first pixel
+        pos, neg = torch.full((6, 1, 9, 9), 2.0), torch.full((6, 1, 9, 9), -1.0)
+        bce = (np.log1p(np.exp(-2.0)) + np.log1p(np.exp(-1.0))) / 2  # positive labelled 1, negative 0
+        assert float(loss_fn(acrt, l, pos, neg)) == pytest.approx(bce, rel=1e-6)
+
+
+def test_validation_uses_only_held_out_scenes_and_scores_non_occluded_pixels(monkeypatch):
+    """Both trainers validate on the held-out scenes of the spec only; MC-CNN's WTA error counts valid GT pixels
+    that are non-occluded (nonocc) and wrong by more than 2 px."""
+    import stereokit.datasets as datasets
+    from learned.gcnet.train import load_validation
+    from learned.mccnn import train
+    from stereokit.datasets.base import Dataset
+
+    names = ["cones", "teddy", "Books", "ArtL"]
+    monkeypatch.setattr(datasets, "open_dataset",
+                        lambda spec: Dataset(spec, names, lambda i: _shifted_pair(seed=i, name=names[i])))
+    assert [p.name for p in train.load_validation_pairs("mixed")] == ["teddy", "ArtL"]
+    assert [p.name for p in load_validation("mixed")] == ["teddy", "ArtL"]
+
+    gt = np.full((2, 6), 3.0, np.float32)
+    gt[0, 0] = np.nan
+    nonocc = np.ones((2, 6), bool)
+    nonocc[1, 3:] = False
+    pair = StereoPair(np.zeros((2, 6), np.float32), np.zeros((2, 6), np.float32), gt=gt, nonocc=nonocc)
+    vol = np.zeros((2, 6, 8), np.float32)
+    vol[..., 3] = -1  # WTA 3 everywhere ...
+    vol[0, 1:3, 3], vol[0, 1:3, 6] = 0, -1  # ... but 6 (3 px off: wrong) at (0, 1), (0, 2)
+    vol[1, 3:, 3], vol[1, 3:, 7] = 0, -1  # and 7 at the occluded (1, 3..5): not counted
+    vol[1, 0, 3], vol[1, 0, 5] = 0, -1  # 5 at (1, 0): exactly 2 px off, not wrong
+    monkeypatch.setattr(train, "mccnn_cost_volume", lambda *a, **k: vol)
+    assert train.wta_error(FastNet("kitti"), [pair]) == pytest.approx(100 * 2 / 8)  # 11 valid GT, 3 occluded
+
+
+def test_load_model_sees_a_replaced_file_and_checkpoints_load_as_weights(tmp_path):
+    import os
+
+    from learned.common import checkpoint_format
+    from learned.mccnn.train import export_weights
+    from learned.mccnn.weights import load_model, model_from_file
+
+    path = tmp_path / "w.pt"
+    torch.manual_seed(0)
+    a = FastNet("middlebury")
+    export_weights(a, path, {})
+    first = load_model("fast", path, "cpu")
+    torch.manual_seed(1)
+    b = FastNet("middlebury")
+    export_weights(b, path, {})
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))  # a later modification time
+    second = load_model("fast", path, "cpu")
+    assert torch.equal(second.tower[0].weight, b.tower[0].weight) and not torch.equal(first.tower[0].weight,
+                                                                                        second.tower[0].weight)
+    ck = tmp_path / "checkpoint.pt"  # --init and weights= accept a training checkpoint (its "model")
+    torch.save({"format": checkpoint_format("mccnn"), "model": b.state_dict(), "config": json.dumps(
+        {"arch": "fast", "setting": "middlebury"}), "optimizer": {}, "iteration": 1}, ck)
+    m = model_from_file(ck)
+    assert isinstance(m, FastNet) and all(torch.equal(v, b.state_dict()[k]) for k, v in m.state_dict().items())
+
+
+def test_held_out_spellings_with_two_suffix_letters_or_separated_digits():
+    """The docstring's rule: up to two MiddEval3 suffix letters, and a component's words joined ("Wood 2")."""
+    from learned.splits import is_held_out
+
+    for name in ("TEDDYHL", "artql", "wood2hq", "Wood_2", "wood-2", "Wood 2"):
+        assert is_held_out(name), name
+    assert not is_held_out("Wood_1") and not is_held_out("artworkq")

@@ -1,7 +1,9 @@
 """`stereokit train mccnn ...`: train an MC-CNN network (fast or accurate) on any datasets with ground truth.
 
 SGD with momentum 0.9, batch 128 (pixels, each giving one positive and one negative pair, as the reference code),
-learning rate fast 0.002 / acrt 0.003 divided by 10 after 12/14 of the run (the paper's 14 epochs, lr / 10 at 12).
+learning rate fast 0.002 / acrt 0.003 divided by 10 after 11/14 of the run (the reference code's 14 epochs divide it
+at the start of epoch 12, so epochs 12-14 train at lr / 10; the shipped weights, trained before this was corrected,
+dropped it after 12/14: their JSON lists every iteration at which it changed).
 Validation on the held-out scenes (learned.splits.VALIDATION_SCENES, never trained on): `val_bad2`, the WTA of the
 network's own cost, % of valid ground-truth pixels (non-occluded where known) wrong by more than 2 px; and
 `val_triplet_err`, the training objective's error on held-out patch triplets (see `triplet_error`).
@@ -236,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dataset spec holding the held-out scenes (default: middlebury:<shared data>); 'none' to skip")
     p.add_argument("--validation-downscale", type=int, default=1, help="validate at 1/N resolution (faster)")
     p.add_argument("--iterations", type=int, default=None,
-                   help="SGD steps (default 20000); the learning rate drops to 1/10 after 12/14 of them")
+                   help="SGD steps (default 20000); the learning rate drops to 1/10 after 11/14 of them")
     p.add_argument("--batch-size", type=int, default=None, help="default 128")
     p.add_argument("--lr", type=float, default=None, help="default: fast 0.002, acrt 0.003")
     p.add_argument("--momentum", type=float, default=None, help="default 0.9")
@@ -356,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from tqdm import tqdm
 
-    drop_at = int(round(iterations * 12 / 14))
+    drop_at = int(round(iterations * 11 / 14))  # epoch 12 of 14 starts after 11
     out.mkdir(parents=True, exist_ok=True)  # everything above checked: a failed start leaves nothing behind
     log = open_log(out / "log.jsonl", history)
     t0 = time.time() - wall0

@@ -562,14 +562,19 @@ def _check_paths(paths) -> int:
 _F32 = np.finfo(np.float32)
 
 
-def _check_penalty(name: str, value, positive: bool = False) -> np.float32:
-    """`value` as float32, the kernels' arithmetic: a number >= 0 (> 0 when `positive`) that float32 holds without
-    overflowing to inf or, for a divisor (`positive`), flushing to zero (which crashes the kernel's division)."""
+def check_penalty(name: str, value, positive: bool = False) -> float:
+    """`value` checked for the kernels' float32 arithmetic: a number >= 0 (> 0 when `positive`) that float32 holds
+    without overflowing to inf or, for a divisor (`positive`), flushing to zero (which crashes the kernel's division).
+    Else StereoKitError naming `name`."""
     v = check_number(name, value, positive=positive, maximum=float(_F32.max))
     if positive and v < _F32.tiny:
         raise StereoKitError(f"{name} must be at least {float(_F32.tiny):.3g} (float32's smallest normal), "
                              f"got {value!r}")
-    return np.float32(v)
+    return v
+
+
+def _check_penalty(name: str, value, positive: bool = False) -> np.float32:
+    return np.float32(check_penalty(name, value, positive))
 
 
 def _check_image(name: str, img, shape) -> np.ndarray:

@@ -672,6 +672,7 @@ def test_every_preset_passes_the_option_checks_unchanged():
     ("cbca_i2", 1001, "cbca_i2 must be at most 1000"),
     ("sgm_P2", 1e39, "sgm_P2 must be at most 3.4"),  # float32 inf inside SGM
     ("sgm_Q1", True, "sgm_Q1 must be a positive number"),
+    ("sgm_V", 1e-300, "sgm_V must be at least 1.18e-38"),  # float32 zero: a division by zero inside SGM
 ])
 def test_hyperparameters_beyond_what_the_steps_can_run_are_refused_up_front(key, value, message):
     from learned.mccnn.matcher import check_params

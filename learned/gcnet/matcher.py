@@ -139,16 +139,17 @@ def resolve_scale(scale, max_disp: int, trained: int) -> float:
     """The image scale factor for a request of `max_disp` disparities on a network trained for `trained`."""
     if scale is None or scale is False or (isinstance(scale, str) and scale.lower() in ("none", "off", "1")):
         scale = 1.0
+    bad = f"scale must be 'auto', a number in (0, 4] or None, got {scale!r}"
     if isinstance(scale, str):
         if scale.lower() != "auto":
-            raise StereoKitError(f"scale must be 'auto', a number in (0, 4] or None, got {scale!r}")
+            raise StereoKitError(bad)
         return 1.0 if max_disp <= trained else trained / max_disp
+    if scale is True:  # float(True) is 1.0: scaling off, the opposite of what True suggests
+        raise StereoKitError(bad)
     try:
-        if scale is True:  # float(True) is 1.0: scaling off, the opposite of what True suggests
-            raise TypeError
         scale = float(scale)
     except (TypeError, ValueError):
-        raise StereoKitError(f"scale must be 'auto', a number in (0, 4] or None, got {scale!r}") from None
+        raise StereoKitError(bad) from None
     if not 0 < scale <= 4:
         raise StereoKitError(f"scale must be in (0, 4], got {scale}")
     if max_disp * scale > trained + 1e-6:

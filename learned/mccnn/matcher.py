@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from stereokit.cbca import MAX_ITERATIONS
+from stereokit.cbca import MAX_ITERATIONS, cross_based_aggregation
 from stereokit.disparity import left_right_check, winner_takes_all
 from stereokit.errors import StereoKitError
 from stereokit.postprocess import interpolate_lr, lr_labels, subpixel_parabola, thresholded_gaussian
 from stereokit.refine import median_filter, remove_speckles
+from stereokit.sgm import check_penalty, sgm_mccnn
 from stereokit.validation import check_bool, check_disparity_range, reject_unknown
 
 from ..common import check_number, weights_fingerprint
@@ -32,23 +33,23 @@ from .weights import load_model, shipped_weights
 _PARAM_KEYS = set(next(iter(PRESETS.values())))
 
 
-# Each numeric hyperparameter's kind: (integer, positive, maximum), else >= 0; the bounds the steps using them
-# enforce. Checked here for every value, under the name the user passed and before the network runs: the steps' own
-# checks name their arguments (P1, not sgm_P1), skip the CBCA options when CBCA is off, and a string crashes inside
-# NumPy. SGM computes in float32, so its penalties must fit it.
-_F32_MAX = float(np.finfo(np.float32).max)
-_NUMERIC = dict(sgm_P1=(False, False, _F32_MAX), sgm_P2=(False, False, _F32_MAX), sgm_Q1=(False, True, _F32_MAX),
-                sgm_Q2=(False, True, _F32_MAX), sgm_V=(False, True, _F32_MAX), sgm_D=(False, False, _F32_MAX),
-                cbca_L1=(True, False, None), cbca_tau1=(False, False, None), cbca_i1=(True, False, MAX_ITERATIONS),
+# Each hyperparameter is checked here, under the name the user passed and before the network runs, by the rule of the
+# step using it: the steps' own checks name their arguments (P1, not sgm_P1), skip the CBCA options when CBCA is off,
+# and a string crashes inside NumPy. SGM's values (positive: the divisors) by SGM's own penalty check; the others by
+# kind: (integer, positive, maximum), else >= 0.
+_PENALTIES = dict(sgm_P1=False, sgm_P2=False, sgm_Q1=True, sgm_Q2=True, sgm_V=True, sgm_D=False)
+_NUMERIC = dict(cbca_L1=(True, False, None), cbca_tau1=(False, False, None), cbca_i1=(True, False, MAX_ITERATIONS),
                 cbca_i2=(True, False, MAX_ITERATIONS), blur_sigma=(False, True, None), blur_t=(False, True, None),
                 speckle_size=(True, False, None), speckle_diff=(False, False, None))
-assert set(_NUMERIC) | {"lr_interpolate"} == _PARAM_KEYS
+assert set(_PENALTIES) | set(_NUMERIC) | {"lr_interpolate"} == _PARAM_KEYS
 
 
 def check_params(p: dict) -> dict:
     """A copy of the full hyperparameter dict `p` with every value checked (StereoKitError naming the first bad
     one); integer options given as whole floats (3.0) become ints."""
     out = dict(p)
+    for key, positive in _PENALTIES.items():
+        out[key] = check_penalty(key, p[key], positive)
     for key, (integer, positive, maximum) in _NUMERIC.items():
         out[key] = check_number(key, p[key], integer=integer, positive=positive, maximum=maximum)
     out["lr_interpolate"] = check_bool("lr_interpolate", p["lr_interpolate"])
@@ -70,10 +71,6 @@ def right_cost_volume(cost_left: np.ndarray, min_disp: int = 0) -> np.ndarray:
 
 def aggregate(vol: np.ndarray, ref: np.ndarray, other: np.ndarray, p: dict, min_disp: int = 0) -> np.ndarray:
     """CBCA x i1 -> SGM (MC-CNN penalties, 4 paths averaged) -> CBCA x i2, for a volume matching ref x to other x - d."""
-    from stereokit.sgm import sgm_mccnn
-
-    if p["cbca_i1"] > 0 or p["cbca_i2"] > 0:
-        from stereokit.cbca import cross_based_aggregation
     if p["cbca_i1"] > 0:
         vol = cross_based_aggregation(vol, ref, other, p["cbca_L1"], p["cbca_tau1"], p["cbca_i1"])
     vol = sgm_mccnn(vol, ref, other, p["sgm_P1"], p["sgm_P2"], p["sgm_Q1"], p["sgm_Q2"], p["sgm_D"], p["sgm_V"],

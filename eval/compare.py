@@ -823,8 +823,9 @@ def run_compare(
     report: bool = True,
     stream=None,
 ) -> dict:
-    """Run `methods` (default: every registered matcher) on `datasets` (specs; default sample + synthetic:3), score
-    every prediction, write DIR/results.json, results.csv and (with `report`) index.html. Returns the results dict.
+    """Run `methods` (names; default: every registered matcher) on `datasets` (specs; default sample + synthetic:3;
+    a single string is one name or spec), score every prediction, write DIR/results.json, results.csv and (with
+    `report`) index.html. Returns the results dict.
 
     `max_disp`: disparities searched (default per dataset: its largest ground truth rounded up to a multiple of 16).
     `jobs` > 1: pairs in parallel processes; `scheduler`: a Dask scheduler address; `executor`: any
@@ -837,11 +838,19 @@ def run_compare(
 
     started = time.time()
     out = Path(out)
-    specs = list(datasets or DEFAULT_DATASETS)
+    if isinstance(datasets, str):  # one spec, not its characters
+        datasets = [datasets]
+    if isinstance(methods, str):
+        methods = [methods]
+    specs = list(DEFAULT_DATASETS if datasets is None else datasets)
+    if not specs:  # an empty list is a caller's slip, not a request for the defaults (None)
+        raise StereoKitError("datasets is empty; pass None for the default datasets")
     if len(set(specs)) != len(specs):
         raise StereoKitError(f"dataset given twice: {specs}")
-    if methods:
+    if methods is not None:
         method_list = list(dict.fromkeys(methods))
+        if not method_list:
+            raise StereoKitError("methods is empty; pass None to run every matcher")
     else:  # every registered matcher that can run as installed; the others are named, not silently dropped
         method_list = []
         for name in matchers:
@@ -887,7 +896,11 @@ def run_compare(
         print(text, file=stream, flush=True)
 
     created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        why = "a file is in the way" if isinstance(exc, FileExistsError) else (exc.strerror or str(exc))
+        raise StereoKitError(f"cannot create the output folder {out}: {why}") from None
     try:
         infos, opened = _open_datasets(specs, max_disp, out, gallery, log)
     except BaseException:
@@ -1368,7 +1381,11 @@ def cli(args) -> int:
     """`stereokit compare` (options parsed in stereokit.cli)."""
     from stereokit.cli import parse_params
 
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if getattr(args, "methods", None) else None
+    methods = None
+    if getattr(args, "methods", None) is not None:
+        methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+        if not methods:  # e.g. an unset shell variable: not a request for every matcher
+            raise StereoKitError(f"--methods {args.methods!r} names no matcher; leave it out to run them all")
     if args.jobs is not None and args.jobs < 1:
         raise StereoKitError(f"--jobs must be at least 1, got {args.jobs}")
     if args.max_disp is not None and args.max_disp < 1:

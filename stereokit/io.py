@@ -427,9 +427,11 @@ def read_disparity(path: PathLike) -> np.ndarray:
 
 
 def disparity_suffix(path: PathLike) -> str:
-    """The disparity file type of `path` (".pfm", ".png" or ".npy"); raises for any other suffix, so a caller can
-    check an output path before computing what goes in it."""
+    """The disparity file type of `path` (".pfm", ".png" or ".npy"); raises for any other suffix or for a folder, so
+    a caller can check an output path before computing what goes in it."""
     path = Path(path)
+    if path.is_dir():
+        raise StereoKitError(f"{path} is a folder; give a disparity file such as {path / 'disp.pfm'}")
     suffix = path.suffix.lower()
     if suffix not in DISPARITY_SUFFIXES:
         raise StereoKitError(f"unknown disparity file type {suffix or '(none)'!r} for {path}; use one of "

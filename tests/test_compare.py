@@ -784,6 +784,37 @@ def test_cli_compare_exit_status_is_1_only_when_every_run_failed(tmp_path, capsy
     capsys.readouterr()
 
 
+def test_empty_lists_are_refused_and_a_string_is_one_name(tmp_path, capsys):
+    from stereokit.cli import main
+    from stereokit.errors import StereoKitError
+
+    with pytest.raises(StereoKitError, match="methods is empty; pass None"):
+        compare(tmp_path / "a", methods=[])
+    with pytest.raises(StereoKitError, match="datasets is empty; pass None"):
+        run_compare(datasets=[], methods=["test-noisy"], out=tmp_path / "a", progress=False, stream=io.StringIO())
+    assert not (tmp_path / "a").exists() and CALLS["noisy"] == 0
+    results = run_compare(datasets=DATASET, methods="test-noisy", out=tmp_path / "b", gallery=0, progress=False,
+                          stream=io.StringIO())
+    assert list(results["methods"]) == ["test-noisy"] and [d["spec"] for d in results["settings"]["datasets"]] == [
+        DATASET]
+    common = ["compare", "--dataset", DATASET, "--no-progress", "--out", str(tmp_path / "c")]
+    for empty in ("", " , "):  # an unset shell variable must not start every matcher
+        assert main([*common, "--methods", empty]) == 2
+        assert f"--methods {empty!r} names no matcher" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
+
+
+def test_an_output_folder_that_cannot_be_made_is_named(tmp_path):
+    from stereokit.errors import StereoKitError
+
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(StereoKitError, match=r"cannot create the output folder .*file: a file is in the way"):
+        compare(tmp_path / "file")
+    with pytest.raises(StereoKitError, match=r"cannot create the output folder .*file.sub: Not a directory"):
+        compare(tmp_path / "file" / "sub")
+    assert (tmp_path / "file").read_text() == "x" and CALLS["noisy"] == 0
+
+
 def test_params_for_a_matcher_not_compared_are_refused(tmp_path):
     from stereokit.errors import StereoKitError
 

@@ -163,6 +163,20 @@ def test_synthetic_spec():
             open_dataset(bad)
 
 
+def test_synthetic_spec_args_parse_n_and_seed_with_defaults():
+    from stereokit.datasets import synthetic_spec_args
+    from stereokit.datasets.synthetic import DEFAULT_COUNT
+
+    assert synthetic_spec_args("synthetic") == (DEFAULT_COUNT, 0)
+    assert synthetic_spec_args(" Synthetic:5 ") == (5, 0) and synthetic_spec_args("synthetic:5:9") == (5, 9)
+    assert synthetic_spec_args("synthetic::9") == (DEFAULT_COUNT, 9)
+    for bad, message in [("synthetic:x", "N must be an integer, got 'x'"), ("synthetic:2@-1", "N must be an integer"),
+                         ("synthetic:1:s", "SEED must be an integer"), ("synthetic:1:2:3", "expected synthetic"),
+                         ("sample", "expected synthetic")]:
+        with pytest.raises(StereoKitError, match=message):
+            synthetic_spec_args(bad)
+
+
 # ---------------------------------------------------------------- sample
 
 def test_sample_dataset():

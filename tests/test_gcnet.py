@@ -554,10 +554,30 @@ def test_crop_sampler_shares_datasets_equally_and_pads_gt_as_invalid():
     s = CropSampler([one, nine], (16, 16), 8, np.random.default_rng(0))
     _, _, gt = s.sample(400)
     assert 0.4 < float((gt[:, 0, 0] == 1.0).float().mean()) < 0.6  # each --dataset half the crops
-    small = CropSampler([[_gt_pair(10, 12, np.full((10, 12), 3.0))]], (16, 16), 8, np.random.default_rng(0))
+    small = CropSampler([[_gt_pair(10, 12, np.full((10, 12), 3.0))]], (16, 16), 8, np.random.default_rng(0),
+                        multiple=16)
     left, right, gt = small.sample(1)
     assert left.shape == (1, 3, 16, 16) and gt.shape == (1, 16, 16)
     assert (gt[0, :10, :12] == 3.0).all() and torch.isnan(gt[0, 10:]).all() and torch.isnan(gt[0, :, 12:]).all()
+
+
+def test_trainer_synthetic_spec_errors_name_the_spec():
+    from learned.gcnet.train import _open
+
+    assert _open("synthetic:2:30", 16).names == ["synthetic-00030", "synthetic-00031"]
+    assert _open("synthetic:1", 16)[0].gt.max() <= 15  # generated with the network's disparity range
+    with pytest.raises(StereoKitError, match=r"bad dataset spec 'synthetic:abc': N must be an integer"):
+        _open("synthetic:abc", 16)
+
+
+def test_crop_sampler_refuses_a_crop_beyond_every_pair():
+    """Up to the largest pair rounded up to the network's multiple is allowed (padded); beyond it is refused."""
+    sets = [[_gt_pair(20, 30, np.ones((20, 30)))], [_gt_pair(40, 10, np.ones((40, 10)))]]
+    assert CropSampler(sets, (48, 32), 8, np.random.default_rng(0), multiple=16).sample(1)[0].shape == (1, 3, 48, 32)
+    with pytest.raises(StereoKitError, match=r"--crop 48 48 is larger than every training pair.*48 32"):
+        CropSampler(sets, (48, 48), 8, np.random.default_rng(0), multiple=16)
+    with pytest.raises(StereoKitError, match=r"--crop 41 30 .*largest useful crop is 40 30"):
+        CropSampler(sets, (41, 30), 8, np.random.default_rng(0))
 
 
 def test_resized_dataset_scales_its_disparities():
@@ -568,6 +588,11 @@ def test_resized_dataset_scales_its_disparities():
     half = resize_pair(_gt_pair(20, 40, gt), 0.5)
     assert half.shape == (10, 20) and np.nanmax(half.gt) == 6.0 and np.isnan(half.gt[:, :2]).all()
     assert parse_spec("middlebury:/d@0.5") == ("middlebury:/d", 0.5) and parse_spec("sample") == ("sample", 1.0)
+    assert parse_spec("middlebury:/a@b/c") == ("middlebury:/a@b/c", 1.0)  # an @ inside the path is the path's
+    assert parse_spec("synthetic:2@4") == ("synthetic:2", 4.0) and parse_spec("x@.25") == ("x", 0.25)
+    for bad in ("synthetic:2@-1", "synthetic:2@abc", "x@", "x@0", "x@4.5", "x@nan", "x@inf"):
+        with pytest.raises(StereoKitError, match=r"bad scale in dataset spec .*a number in \(0, 4\]"):
+            parse_spec(bad)
 
 
 def test_validation_is_pixel_weighted_epe_and_bad2_within_the_range():

@@ -14,6 +14,7 @@ from stereokit import io as skio
 from stereokit.io import (
     KITTI_MAX_DISPARITY,
     calibration_from_calib,
+    disparity_suffix,
     middlebury_gt_scale,
     read_calib,
     read_disparity,
@@ -272,6 +273,10 @@ def test_disparity_suffix_and_content_errors(tmp_path):
         write_disparity(tmp_path / "d.tif", _disp())
     with pytest.raises(StereoKitError, match="unknown disparity file type"):
         read_disparity(tmp_path / "d.jpg")
+    (tmp_path / "out.pfm").mkdir()
+    for folder in (tmp_path, tmp_path / "out.pfm"):  # named before any matcher runs (`stereokit match --out`)
+        with pytest.raises(StereoKitError, match=f"{folder} is a folder; give a disparity file such as .*disp.pfm"):
+            disparity_suffix(folder)
     with pytest.raises(StereoKitError, match="2-D"):
         write_disparity(tmp_path / "d.pfm", np.zeros((2, 3, 4)))
     write_pfm(tmp_path / "rgb.pfm", np.zeros((2, 3, 3), np.float32))

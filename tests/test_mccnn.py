@@ -280,12 +280,16 @@ def test_rerun_into_a_run_folder_is_refused_and_resume_needs_a_checkpoint(monkey
     ("--checkpoint-every", "0", "--checkpoint-every must be a positive integer"),
     ("--validate-every", "0", "--validate-every must be a positive integer"),
     ("--threads", "-1", "--threads must be a positive integer"),
+    ("--momentum", "-0.1", "--momentum must be a non-negative number"),
+    ("--momentum", "1", r"--momentum must be below 1 \(SGD's velocity would never decay\), got 1.0"),
+    ("--momentum", "1.5", "--momentum must be below 1"),
 ])
 def test_bad_numeric_options_are_refused_before_the_run_folder_exists(tmp_path, option, value, message):
     from learned.mccnn.train import main
 
     with pytest.raises(StereoKitError, match=message):
-        main(["--dataset", "synthetic:2", "--validation", "none", "--out", str(tmp_path / "run"), option, value])
+        main(["--dataset", "synthetic:2", "--validation", "none", "--iterations", "1", "--no-progress",
+              "--out", str(tmp_path / "run"), option, value])  # the option given last wins; a missed check trains once
     assert not (tmp_path / "run").exists()
 
 

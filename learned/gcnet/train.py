@@ -108,27 +108,28 @@ def resize_pair(pair: StereoPair, scale: float) -> StereoPair:
 
 
 def parse_spec(spec: str) -> tuple[str, float]:
-    """`"middlebury:PATH@0.5"` -> ("middlebury:PATH", 0.5); no suffix -> scale 1."""
-    m = re.fullmatch(r"(.*)@([0-9]*\.?[0-9]+)", spec)
+    """`"middlebury:PATH@0.5"` -> ("middlebury:PATH", 0.5); no suffix -> scale 1. An `@` followed by a path
+    separator or colon belongs to the path."""
+    m = re.fullmatch(r"(.*)@([^@/\\:]*)", spec)
     if not m:
         return spec, 1.0
-    scale = float(m.group(2))
+    try:
+        scale = float(m.group(2))
+    except ValueError:
+        scale = math.nan
     if not 0 < scale <= 4:
-        raise StereoKitError(f"bad scale in dataset spec {spec!r}: must be in (0, 4]")
+        raise StereoKitError(f"bad scale in dataset spec {spec!r}: must be a number in (0, 4]")
     return m.group(1), scale
 
 
 def _open(spec: str, synthetic_max_disp: int | None):
-    from stereokit.datasets import open_dataset
+    from stereokit.datasets import open_dataset, synthetic_spec_args
 
-    kind, _, rest = spec.partition(":")
-    if kind.lower() == "synthetic" and synthetic_max_disp:
+    if spec.strip().partition(":")[0].lower() == "synthetic" and synthetic_max_disp:
         # Our domain-randomised FlyingThings: generated with the network's disparity range.
-        from stereokit.datasets.synthetic import DEFAULT_COUNT, synthetic_dataset
+        from stereokit.datasets.synthetic import synthetic_dataset
 
-        parts = rest.split(":") if rest else []
-        count = int(parts[0]) if parts and parts[0] else DEFAULT_COUNT
-        seed = int(parts[1]) if len(parts) > 1 and parts[1] else 0
+        count, seed = synthetic_spec_args(spec)
         return synthetic_dataset(count, seed, max_disp=synthetic_max_disp, height=256, width=320)
     return open_dataset(spec)
 
@@ -136,10 +137,18 @@ def _open(spec: str, synthetic_max_disp: int | None):
 class CropSampler:
     """Random training crops from in-memory pairs (images kept as float32, GT NaN-invalid, already rescaled)."""
 
-    def __init__(self, sets: list[list[StereoPair]], crop: tuple[int, int], max_disp: int, rng: np.random.Generator):
+    def __init__(self, sets: list[list[StereoPair]], crop: tuple[int, int], max_disp: int, rng: np.random.Generator,
+                 multiple: int = 1):
         self.sets = [s for s in sets if s]
         if not self.sets:
             raise StereoKitError("no training pairs with ground truth")
+        # Smaller pairs are padded up to the crop, but a crop beyond every pair (rounded up to the network's size
+        # multiple) is padding alone: no more signal, and memory that grows with it (a mistyped --crop 64 64000
+        # would exhaust the machine's).
+        most = [-(-max(p.shape[i] for s in self.sets for p in s) // multiple) * multiple for i in (0, 1)]
+        if crop[0] > most[0] or crop[1] > most[1]:
+            raise StereoKitError(f"--crop {crop[0]} {crop[1]} is larger than every training pair (after any @SCALE); "
+                                 f"the largest useful crop is {most[0]} {most[1]}")
         self.crop, self.max_disp, self.rng = crop, max_disp, rng
 
     def sample(self, batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -378,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     val_spec = _default_val() if args.val == "auto" else (None if args.val.lower() == "none" else args.val)
     val_pairs = load_validation(val_spec)
     rng = np.random.default_rng(settings["seed"])
-    sampler = CropSampler(sets, crop, cfg.max_disp, rng)
+    sampler = CropSampler(sets, crop, cfg.max_disp, rng, multiple=cfg.multiple)
     start, history, losses, wall0, commands = 0, [], [], 0.0, [command]
     if ckpt:
         load_state_dict(net, ckpt["model"], resume)

@@ -305,6 +305,8 @@ def run_config(args: argparse.Namespace, saved: dict | None, ckpt_path: Path) ->
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     check_options(args, NUMERIC_OPTIONS)
+    if args.momentum is not None and args.momentum >= 1:
+        raise StereoKitError(f"--momentum must be below 1 (SGD's velocity would never decay), got {args.momentum}")
     device = choose_device(args.device)
     out = Path(args.out)
     ckpt_path = out / "checkpoint.pt"

@@ -24,7 +24,7 @@ import importlib
 from ..errors import StereoKitError
 from .base import Dataset
 
-__all__ = ["Dataset", "open_dataset", "describe_specs", "SPECS"]
+__all__ = ["Dataset", "open_dataset", "describe_specs", "synthetic_spec_args", "SPECS"]
 
 # spec keyword -> (usage, description, "module:function" taking (path, spec) for path specs)
 SPECS: dict[str, tuple[str, str, str | None]] = {
@@ -61,6 +61,20 @@ def _parse_int(text: str, what: str, spec: str) -> int:
         raise StereoKitError(f"bad dataset spec {spec!r}: {what} must be an integer, got {text!r}") from None
 
 
+def synthetic_spec_args(spec: str) -> tuple[int, int]:
+    """(N, SEED) of a `synthetic[:N[:SEED]]` spec (defaults: `DEFAULT_COUNT`, 0); else StereoKitError naming `spec`.
+    For callers that generate the scenes with other options (GC-Net's trainer: its own size and disparity range)."""
+    from .synthetic import DEFAULT_COUNT
+
+    kind, sep, rest = spec.strip().partition(":")
+    parts = rest.split(":") if sep else []
+    if kind.lower() != "synthetic" or len(parts) > 2:
+        raise StereoKitError(f"bad dataset spec {spec!r}: expected synthetic[:N[:SEED]]")
+    count = _parse_int(parts[0], "N", spec) if parts and parts[0] else DEFAULT_COUNT
+    seed = _parse_int(parts[1], "SEED", spec) if len(parts) > 1 and parts[1] else 0
+    return count, seed
+
+
 def open_dataset(spec: str) -> Dataset:
     """The dataset named by `spec` (see `describe_specs()`); a bad spec or missing data raises `StereoKitError`."""
     if not isinstance(spec, str) or not spec.strip():
@@ -79,14 +93,9 @@ def open_dataset(spec: str) -> Dataset:
 
         return sample_dataset()
     if kind_l == "synthetic":
-        from .synthetic import DEFAULT_COUNT, synthetic_dataset
+        from .synthetic import synthetic_dataset
 
-        parts = rest.split(":") if sep else []
-        if len(parts) > 2:
-            raise StereoKitError(f"bad dataset spec {spec!r}: expected synthetic[:N[:SEED]]")
-        count = _parse_int(parts[0], "N", spec) if parts and parts[0] else DEFAULT_COUNT
-        seed = _parse_int(parts[1], "SEED", spec) if len(parts) > 1 and parts[1] else 0
-        return synthetic_dataset(count, seed)
+        return synthetic_dataset(*synthetic_spec_args(spec))
     if not rest.strip():
         raise StereoKitError(f"bad dataset spec {spec!r}: expected {SPECS[kind_l][0]}")
     module, func = SPECS[kind_l][2].split(":")

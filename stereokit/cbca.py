@@ -25,13 +25,11 @@ besides the input) and O((H + W) * D) per thread.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 from numba import njit, prange
 
 from .errors import StereoKitError
-from .validation import check_cost_volume
+from .validation import check_cost_volume, check_min_disp, check_number
 
 __all__ = ["cross_arms", "cross_based_aggregation"]
 
@@ -136,15 +134,8 @@ def _check_image(name: str, img, shape=None) -> np.ndarray:
 
 
 def _check_params(L1, tau1) -> tuple[int, np.float32]:
-    if isinstance(L1, bool) or not isinstance(L1, numbers.Integral) or L1 < 0:
-        raise StereoKitError(f"L1 (arm length limit) must be a non-negative integer, got {L1!r}")
-    try:
-        t = float(tau1)
-    except (TypeError, ValueError):
-        raise StereoKitError(f"tau1 must be a number, got {tau1!r}") from None
-    if not np.isfinite(t) or t < 0:
-        raise StereoKitError(f"tau1 must be non-negative and finite, got {tau1!r}")
-    return int(L1), np.float32(t)
+    # as every option: integral floats such as 5.0 pass, strings such as "0.1" do not
+    return check_number("L1 (arm length limit)", L1, integer=True), np.float32(check_number("tau1", tau1))
 
 
 def cross_arms(image: np.ndarray, L1: int, tau1: float) -> np.ndarray:
@@ -175,12 +166,8 @@ def cross_based_aggregation(cost_volume: np.ndarray, left: np.ndarray, right: np
     lft = _check_image("left", left, (H, W))
     rgt = _check_image("right", right, (H, W))
     L1, tau1 = _check_params(L1, tau1)
-    if isinstance(iterations, bool) or not isinstance(iterations, numbers.Integral) or iterations < 0:
-        raise StereoKitError(f"iterations must be a non-negative integer, got {iterations!r}")
-    if iterations > MAX_ITERATIONS:
-        raise StereoKitError(f"iterations must be at most {MAX_ITERATIONS}, got {iterations!r}")
-    if isinstance(min_disp, bool) or not isinstance(min_disp, numbers.Integral):
-        raise StereoKitError(f"min_disp must be an integer, got {min_disp!r}")
+    iterations = check_number("iterations", iterations, integer=True, maximum=MAX_ITERATIONS)
+    min_disp = check_min_disp(min_disp)
     out = vol.copy()  # check_cost_volume gave float32, C-contiguous
     if iterations == 0:
         return out

@@ -161,7 +161,9 @@ def _window_volume(left, right, pad, min_disp, num_disp, radius, kind, ncc_stats
                     elif kind == 2:
                         cov = hsum[k] / n - ncc_stats[0, y, x] * ncc_stats[2, y, xr]
                         den = np.sqrt(ncc_stats[1, y, x] * ncc_stats[3, y, xr])
-                        out[y, x, k] = np.float32(1.0 - cov / den) if den > 1e-12 else np.float32(1.0)
+                        # clamped to [0, 2]: rounding can put |ZNCC| a hair above 1
+                        zncc_cost = min(max(1.0 - cov / den, 0.0), 2.0) if den > 1e-12 else 1.0
+                        out[y, x, k] = np.float32(zncc_cost)
                     else:
                         out[y, x, k] = np.float32(hsum[k] / n)
                 xs = x + pad - r
@@ -369,8 +371,11 @@ def cost_volume(
     elif kind == _PRODUCT:
         # NCC on gray; subtracting each image's global mean changes nothing in ZNCC but keeps the sums small.
         lg, rg = to_gray(left_f), to_gray(right_f)
-        a = np.ascontiguousarray((lg - lg.mean())[:, :, None], dtype=np.float32)
-        b = np.ascontiguousarray((rg - rg.mean())[:, :, None], dtype=np.float32)
+        # float64 operands: the products are exact and summed in float64 like the statistics they are compared
+        # with; float32 products (relative error 6e-8) made 1 - ZNCC of a flat window beside texture, whose
+        # variance is rounding noise (~1e-17), anything from -4 to 6 instead of 1.
+        a = np.ascontiguousarray((lg - lg.mean()).astype(np.float32)[:, :, None], dtype=np.float64)
+        b = np.ascontiguousarray((rg - rg.mean()).astype(np.float32)[:, :, None], dtype=np.float64)
         stats = np.empty((4, h, w), dtype=np.float64)
         for i, img in enumerate((a[:, :, 0], b[:, :, 0])):
             img64 = img.astype(np.float64)

@@ -309,3 +309,130 @@ def test_bm_speckle_range_is_in_sixteenths_of_a_pixel():
 
     assert kept("opencv-bm", 16) < 0.2 and kept("opencv-bm", 32) > 0.8
     assert kept("opencv-sgbm", 1) < 0.5 and kept("opencv-sgbm", 2) > 0.8  # subpixel steps bridge a few at 1 px
+
+
+def _occlusion_scene(h: int = 64, w: int = 112, seed: int = 0):
+    """uint8 RGB texture with a low-texture band and a nearer square (occlusions, speckles): every option of the
+    OpenCV matchers changes something on it."""
+    rng = np.random.default_rng(seed)
+    tex = cv2.GaussianBlur(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), (3, 3), 0.8)
+    tex[:, 70:90] = tex[:, 70:90] // 16 + 100
+    D = np.full((h, w), 6)
+    D[20:44, 40:64] = 13
+    left = tex[np.arange(h)[:, None], np.clip(np.arange(w)[None, :] - D, 0, w - 1)]
+    return left, tex
+
+
+_BM_DEFAULTS = dict(min_disp=0, block_size=15, pre_filter_type="xsobel", pre_filter_size=9, pre_filter_cap=31,
+                    texture_threshold=10, uniqueness_ratio=15, speckle_window_size=0, speckle_range=0,
+                    disp12_max_diff=-1)
+
+
+def _opencv_bm_reference(left, right, o):
+    m = cv2.StereoBM_create(numDisparities=32, blockSize=o["block_size"])
+    m.setMinDisparity(o["min_disp"])
+    m.setPreFilterType({"xsobel": cv2.STEREO_BM_PREFILTER_XSOBEL,
+                        "normalized": cv2.STEREO_BM_PREFILTER_NORMALIZED_RESPONSE}[o["pre_filter_type"]])
+    m.setPreFilterSize(o["pre_filter_size"])
+    m.setPreFilterCap(o["pre_filter_cap"])
+    m.setTextureThreshold(o["texture_threshold"])
+    m.setUniquenessRatio(o["uniqueness_ratio"])
+    m.setSpeckleWindowSize(o["speckle_window_size"])
+    m.setSpeckleRange(o["speckle_range"])
+    m.setDisp12MaxDiff(o["disp12_max_diff"])
+    raw = m.compute(cv2.cvtColor(left, cv2.COLOR_RGB2GRAY), cv2.cvtColor(right, cv2.COLOR_RGB2GRAY))
+    return np.where(raw >= o["min_disp"] * 16, raw / 16.0, np.nan).astype(np.float32)
+
+
+@pytest.mark.parametrize("option, value", [("min_disp", 2), ("block_size", 11), ("pre_filter_type", "normalized"),
+                                           ("pre_filter_size", 31), ("pre_filter_cap", 10),
+                                           ("texture_threshold", 2000), ("uniqueness_ratio", 40),
+                                           ("speckle_window_size", 100), ("speckle_range", 16),
+                                           ("disp12_max_diff", 0)])
+def test_every_bm_option_reaches_opencv(option, value):
+    # each option, changed alone from OpenCV's default, gives OpenCV's own answer with that setting (bit for bit on
+    # uint8 input wide enough not to be padded), and that answer differs from the default's
+    left, right = _occlusion_scene()
+    opts = dict(_BM_DEFAULTS, **{option: value})
+    base = dict(_BM_DEFAULTS)
+    if option == "pre_filter_size":  # only the normalised prefilter has a size
+        opts["pre_filter_type"] = base["pre_filter_type"] = "normalized"
+    if option == "speckle_range":  # the range only counts with a speckle window
+        opts["speckle_window_size"] = base["speckle_window_size"] = 100
+    want = _opencv_bm_reference(left, right, opts)
+    assert not np.array_equal(want, _opencv_bm_reference(left, right, base), equal_nan=True)
+    got = stereokit.match(left, right, method="opencv-bm", max_disp=32, **opts)
+    np.testing.assert_array_equal(got, want)
+
+
+_SGBM_DEFAULTS = dict(min_disp=0, block_size=5, P1=8 * 3 * 25, P2=32 * 3 * 25, disp12_max_diff=0, pre_filter_cap=0,
+                      uniqueness_ratio=10, speckle_window_size=100, speckle_range=2)
+
+
+def _opencv_sgbm_reference(left, right, o, mode):
+    raw = cv2.StereoSGBM_create(minDisparity=o["min_disp"], numDisparities=32, blockSize=o["block_size"], P1=o["P1"],
+                                P2=o["P2"], disp12MaxDiff=o["disp12_max_diff"], preFilterCap=o["pre_filter_cap"],
+                                uniquenessRatio=o["uniqueness_ratio"], speckleWindowSize=o["speckle_window_size"],
+                                speckleRange=o["speckle_range"], mode=mode).compute(left, right)
+    return np.where(raw >= o["min_disp"] * 16, raw / 16.0, np.nan).astype(np.float32)
+
+
+@pytest.mark.parametrize("method, mode", [("opencv-sgbm", cv2.STEREO_SGBM_MODE_SGBM),
+                                          ("opencv-sgbm-hh", cv2.STEREO_SGBM_MODE_HH),
+                                          ("opencv-sgbm-3way", cv2.STEREO_SGBM_MODE_SGBM_3WAY)])
+@pytest.mark.parametrize("option, value", [("min_disp", 2), ("block_size", 1), ("P1", 20), ("P2", 32767),
+                                           ("disp12_max_diff", 30), ("pre_filter_cap", 63),
+                                           ("uniqueness_ratio", 40), ("speckle_window_size", 0),
+                                           ("speckle_range", 0)])
+def test_every_sgbm_option_reaches_opencv(method, mode, option, value):
+    # the limits are included: block_size 1 and P2 = 32767 are OpenCV's and must be accepted
+    left, right = _occlusion_scene()
+    opts = dict(_SGBM_DEFAULTS, **{option: value})
+    want = _opencv_sgbm_reference(left, right, opts, mode)
+    assert not np.array_equal(want, _opencv_sgbm_reference(left, right, _SGBM_DEFAULTS, mode), equal_nan=True)
+    got = stereokit.match(left, right, method=method, max_disp=32, **opts)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_bm_refuses_block_3_and_an_image_exactly_as_tall_as_its_block():
+    left, right = scene(3, h=48, w=80)
+    with pytest.raises(StereoKitError, match=r"block_size must be an odd integer in \[5, 255\]"):
+        stereokit.match(left, right, method="opencv-bm", max_disp=16, block_size=3)  # OpenCV's minimum is 5
+    with pytest.raises(StereoKitError, match=r"taller than 21 rows .* 21 x 80"):
+        stereokit.match(left[:21], right[:21], method="opencv-bm", max_disp=16)
+    assert np.nanmedian(stereokit.match(left[:22], right[:22], method="opencv-bm", max_disp=16)) == 3.0
+
+
+@pytest.mark.parametrize("method", OPENCV)
+def test_positive_min_disp_whose_rounded_range_reaches_the_width_raises(method):
+    # [16, 64) on a 64 px wide image is a valid range, but OpenCV leaves the leftmost min_disp + numDisparities = 64
+    # columns invalid (and refuses the unpadded image outright): all NaN, which the wrapper refuses to pass off as a
+    # failed match
+    left, right = scene(20, w=64)
+    pad = ((0, 0), (0, 16), (0, 0))
+    raw = cv2.StereoSGBM_create(minDisparity=16, numDisparities=48, blockSize=5).compute(
+        np.pad(left, pad, mode="edge"), np.pad(right, pad, mode="edge"))
+    assert (raw[:, :64] < 16 * 16).all()  # OpenCV's own answer: nothing matched in the image's columns
+    with pytest.raises(StereoKitError, match=r"multiple of 16.*\[16, 64\).*64 px wide"):
+        stereokit.match(left, right, method=method, max_disp=48, min_disp=16)
+    if method != "opencv-bm":  # one disparity less: the last column remains and the range is accepted
+        disp = stereokit.match(left, right, method=method, max_disp=48, min_disp=15, speckle_window_size=0)
+        assert disp.shape == (48, 64) and np.isnan(disp[:, :63]).all()
+
+
+@pytest.mark.parametrize("method", OPENCV[1:])
+def test_narrow_image_with_positive_min_disp_is_padded_enough_for_opencv(method):
+    # OpenCV (5.x) asserts width - (minDisparity + numDisparities) > blockSize // 2: the padding must count min_disp
+    left, right = scene(6, w=22)
+    disp = stereokit.match(left, right, method=method, max_disp=10, min_disp=4, speckle_window_size=0)
+    assert disp.shape == (48, 22) and np.isnan(disp[:, :20]).all()  # the left min_disp + 16 columns
+    assert abs(np.nanmedian(disp[:, 20:]) - 6) < 0.5  # border columns: subpixel values near 6
+
+
+@pytest.mark.parametrize("value", [1, 0, "yes", None])
+def test_color_must_be_a_bool(value):
+    # 1 / 0 are refused like "no": only True or False (or NumPy's bools) say what is meant
+    left, right = scene(5)
+    with pytest.raises(StereoKitError, match="color must be True or False"):
+        stereokit.match(left, right, method="opencv-sgbm", max_disp=16, color=value)
+    assert np.nanmedian(stereokit.match(left, right, method="opencv-sgbm", max_disp=16, color=np.False_)) == 5.0

@@ -144,6 +144,8 @@ def test_aggregation_respects_edges():
         (dict(tau1=-0.1), "tau1"),
         (dict(iterations=-1), "iterations"),
         (dict(iterations=10**12), "iterations must be at most 1000"),  # a slip would loop for ever
+        (dict(tau1="0.1"), "tau1 must be a non-negative number, got '0.1'"),  # as every option: no strings
+        (dict(iterations=1.5), "iterations must be a non-negative integer"),
         (dict(vol=np.full((4, 5, 2), np.nan, np.float32)), "NaN"),
     ],
 )
@@ -153,6 +155,16 @@ def test_bad_input(kw, msg):
     args.update(kw)
     with pytest.raises(StereoKitError, match=msg):
         cross_based_aggregation(args.pop("vol"), **args)
+
+
+def test_integral_floats_count_as_integers_as_for_every_option():
+    rng = np.random.default_rng(3)
+    vol = rng.random((6, 9, 3)).astype(np.float32)
+    img = rng.random((6, 9)).astype(np.float32)
+    want = cross_based_aggregation(vol, img, img, L1=4, tau1=0.3, iterations=2, min_disp=1)
+    got = cross_based_aggregation(vol, img, img, L1=4.0, tau1=np.float32(0.3), iterations=2.0, min_disp=1.0)
+    np.testing.assert_array_equal(got, want)
+    assert not np.array_equal(want, cross_based_aggregation(vol, img, img, L1=4, tau1=0.3, iterations=1, min_disp=1))
 
 
 def test_arm_stops_at_a_difference_equal_to_tau1():
@@ -167,3 +179,81 @@ def test_arm_stops_at_a_difference_equal_to_tau1():
     col = img.T.copy()
     arms_v = cross_arms(col, L1=10, tau1=0.5)
     assert arms_v[3, 0, 0] == 2 and arms_v[2, 5, 0] == 1
+
+
+def test_interior_inf_costs_are_left_out_of_sums_and_counts():
+    # a cost may mark more cells than the out-of-image ones as invalid (+inf): they are skipped in the sums and the
+    # counts, and a cell whose whole support region is +inf keeps its +inf (not 0, not NaN)
+    rng = np.random.default_rng(7)
+    H, W, D = 9, 13, 4
+    vol = _volume(rng, H, W, D, min_disp=1)
+    holes = rng.random((H, W, D)) < 0.2
+    vol[holes] = np.inf
+    vol[:, :, 2] = np.inf  # disparity 3 invalid everywhere: every region there is empty
+    left = (rng.integers(0, 3, size=(H, W)) * 0.5 + rng.random((H, W)) * 0.05).astype(np.float32)
+    right = np.roll(left, -1, axis=1) + rng.random((H, W)).astype(np.float32) * 0.05
+    got = cross_based_aggregation(vol, left, right, L1=4, tau1=0.2, iterations=2, min_disp=1)
+    want = reference_cbca(vol, left, right, 4, 0.2, 2, min_disp=1)
+    assert np.isposinf(got[:, :, 2]).all()
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+    fin = np.isfinite(want)
+    assert fin.sum() > 0.6 * vol.size
+    np.testing.assert_allclose(got[fin], want[fin], rtol=1e-5, atol=1e-6)
+
+
+def test_out_of_image_entries_are_returned_unchanged_even_when_finite():
+    # a volume that does not mark the cells whose match leaves the right image keeps their values as given
+    rng = np.random.default_rng(8)
+    H, W, D = 6, 9, 4
+    vol = rng.random((H, W, D)).astype(np.float32)
+    x = np.arange(W)[None, :, None]
+    outside = np.broadcast_to((x - (-1 + np.arange(D))[None, None, :] < 0)
+                              | (x - (-1 + np.arange(D))[None, None, :] >= W), vol.shape)
+    vol[outside] = 7.0
+    img = rng.random((H, W)).astype(np.float32)
+    got = cross_based_aggregation(vol, img, img, L1=4, tau1=0.5, iterations=3, min_disp=-1)
+    assert outside.any() and np.all(got[outside] == 7.0)
+    want = reference_cbca(vol, img, img, 4, 0.5, 3, min_disp=-1)
+    np.testing.assert_allclose(got[~outside], want[~outside], rtol=1e-5, atol=1e-6)
+
+
+def test_the_largest_iteration_count_is_accepted():
+    vol = np.full((3, 4, 2), 0.25, np.float32)
+    img = np.zeros((3, 4), np.float32)
+    np.testing.assert_array_equal(cross_based_aggregation(vol, img, img, 3, 0.1, iterations=1000), vol)
+    with pytest.raises(StereoKitError, match="at most 1000"):
+        cross_based_aggregation(vol, img, img, 3, 0.1, iterations=1001)
+
+
+def test_colour_images_use_bt601_luma():
+    # R and B swapped weights (a BGR mix-up) or a plain channel mean would give other crosses on this image
+    rng = np.random.default_rng(9)
+    rgb = rng.integers(0, 4, size=(8, 11, 3)).astype(np.float32) * np.array([1.0, 0.1, 0.5], np.float32)
+    luma = rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
+    want = reference_arms(luma, 5, 0.2)
+    got = cross_arms(rgb, L1=5, tau1=0.2)
+    np.testing.assert_array_equal(got, want)
+    # (the test is only meaningful if the mixes differ)
+    assert not np.array_equal(want, reference_arms(rgb[..., ::-1] @ np.array([0.299, 0.587, 0.114]), 5, 0.2))
+    assert not np.array_equal(want, reference_arms(rgb.mean(axis=2), 5, 0.2))
+    # RGBA: the alpha channel is ignored
+    rgba = np.concatenate([rgb, rng.random((8, 11, 1)).astype(np.float32) * 9], axis=2)
+    np.testing.assert_array_equal(cross_arms(rgba, L1=5, tau1=0.2), want)
+    # the aggregation builds its crosses the same way
+    vol = _volume(rng, 8, 11, 3)
+    np.testing.assert_array_equal(cross_based_aggregation(vol, rgb, rgba, 5, 0.2),
+                                  cross_based_aggregation(vol, luma.astype(np.float32), luma.astype(np.float32), 5,
+                                                          0.2))
+
+
+@pytest.mark.parametrize("kw, msg", [(dict(tau1=float("nan")), "tau1"), (dict(tau1=float("inf")), "tau1"),
+                                     (dict(min_disp=1.5), "min_disp"), (dict(min_disp=True), "min_disp"),
+                                     (dict(L1=True), "L1")])
+def test_non_finite_or_non_integer_parameters_are_refused(kw, msg):
+    # a NaN tau1 never stops an arm (every comparison is False) and int(1.5) would shift the disparities silently
+    args = dict(L1=3, tau1=0.1, iterations=1, min_disp=0)
+    args.update(kw)
+    vol = np.zeros((4, 5, 2), np.float32)
+    img = np.zeros((4, 5), np.float32)
+    with pytest.raises(StereoKitError, match=msg):
+        cross_based_aggregation(vol, img, img, **args)

@@ -28,8 +28,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .errors import StereoKitError
-from .validation import check_cost_volume, check_min_disp, check_number
+from .validation import check_cost_volume, check_guide_image, check_min_disp, check_number
 
 __all__ = ["cross_arms", "cross_based_aggregation"]
 
@@ -117,22 +116,6 @@ def _vertical(src, armL, armR, min_disp, hs, hn, out):
                     out[y, x, d] = src[y, x, d]
 
 
-def _check_image(name: str, img, shape=None) -> np.ndarray:
-    a = np.asarray(img)
-    if a.ndim == 3 and a.shape[2] in (3, 4):
-        a = a[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    if a.ndim != 2 or a.size == 0:
-        raise StereoKitError(f"{name} must be a non-empty (H, W) image, got shape {np.shape(img)}")
-    if shape is not None and a.shape != tuple(shape):
-        raise StereoKitError(f"{name} has shape {a.shape[:2]}, expected {tuple(shape)} (the cost volume's H, W)")
-    if not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
-        raise StereoKitError(f"{name} must be numeric, got {a.dtype}")
-    a = np.ascontiguousarray(a, dtype=np.float32)
-    if not np.all(np.isfinite(a)):
-        raise StereoKitError(f"{name} contains NaN or inf")
-    return a
-
-
 def _check_params(L1, tau1) -> tuple[int, np.float32]:
     # as every option: integral floats such as 5.0 pass, strings such as "0.1" do not
     return check_number("L1 (arm length limit)", L1, integer=True), np.float32(check_number("tau1", tau1))
@@ -145,7 +128,7 @@ def cross_arms(image: np.ndarray, L1: int, tau1: float) -> np.ndarray:
     included; so pixel p's horizontal support is x in (left, right), its vertical support y in (up, down).
     `image`: gray (H, W) or RGB (luma taken), any numeric dtype, in the units of tau1.
     """
-    img = _check_image("image", image)
+    img = check_guide_image("image", image)
     L1, tau1 = _check_params(L1, tau1)
     out = np.empty((4,) + img.shape, np.int32)
     _arms_kernel(img, L1, tau1, out)
@@ -163,8 +146,8 @@ def cross_based_aggregation(cost_volume: np.ndarray, left: np.ndarray, right: np
     """
     vol = check_cost_volume(cost_volume, scan_values=True)
     H, W, D = vol.shape
-    lft = _check_image("left", left, (H, W))
-    rgt = _check_image("right", right, (H, W))
+    lft = check_guide_image("left", left, (H, W))
+    rgt = check_guide_image("right", right, (H, W))
     L1, tau1 = _check_params(L1, tau1)
     iterations = check_number("iterations", iterations, integer=True, maximum=MAX_ITERATIONS)
     min_disp = check_min_disp(min_disp)

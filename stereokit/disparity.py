@@ -147,8 +147,10 @@ def right_disparity(volume: np.ndarray, min_disp: int = 0) -> np.ndarray:
 
 
 def left_right_check(disp_left: np.ndarray, disp_right: np.ndarray, threshold: float = 1.0) -> np.ndarray:
-    """Copy of `disp_left` with NaN where the right view disagrees: |d_L(x) - d_R(x - round(d_L(x)))| > threshold
-    (pixels), or the match falls outside the right image or on an invalid right pixel (occlusions, mismatches)."""
+    """Copy of `disp_left` with NaN where the right view disagrees: |d_L(x) - d_R(xr)| > threshold (pixels), with
+    xr = x - d_L(x) rounded to the nearest column (halves up: floor(x - d_L(x) + 0.5), the match of the smaller
+    disparity, as ties go to it), or the match falls outside the right image or on an invalid right pixel
+    (occlusions, mismatches)."""
     dl = np.asarray(disp_left, dtype=np.float32)
     dr = np.asarray(disp_right, dtype=np.float32)
     if dl.shape != dr.shape or dl.ndim != 2:

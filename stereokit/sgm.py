@@ -51,7 +51,7 @@ from numba import njit, prange, types
 from numba.extending import overload
 
 from .errors import StereoKitError
-from .validation import check_cost_volume, check_number
+from .validation import check_cost_volume, check_guide_image, check_min_disp, check_number
 
 __all__ = ["sgm", "sgm_mccnn", "scaled_penalties", "cost_scale", "path_directions"]
 
@@ -577,21 +577,6 @@ def _check_penalty(name: str, value, positive: bool = False) -> np.float32:
     return np.float32(check_penalty(name, value, positive))
 
 
-def _check_image(name: str, img, shape) -> np.ndarray:
-    a = np.asarray(img)
-    if a.ndim == 3 and a.shape[2] in (3, 4):
-        # colour guide: BT.601 luma of RGB, alpha ignored
-        a = a[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    if a.shape != tuple(shape):
-        raise StereoKitError(f"{name} has shape {np.shape(img)}, expected {tuple(shape)} (the cost volume's H, W)")
-    if not (np.issubdtype(a.dtype, np.number) and not np.issubdtype(a.dtype, np.complexfloating)):
-        raise StereoKitError(f"{name} must be numeric, got {a.dtype}")
-    a = np.ascontiguousarray(a, dtype=np.float32)
-    if not np.all(np.isfinite(a)):
-        raise StereoKitError(f"{name} contains NaN or inf")
-    return a
-
-
 _EMPTY2 = np.zeros((1, 1), np.float32)
 
 
@@ -656,7 +641,7 @@ def sgm_census_int16(volume: np.ndarray, hi: np.ndarray, max_cost: int, P1: floa
     if guide is None:
         mode, g, gamma_inv = 0, _EMPTY2, 0.0
     else:
-        g = _check_image("guide", guide, (H, W))
+        g = check_guide_image("guide", guide, (H, W))
         gamma_inv = 1.0 / _check_penalty("p2_gamma", p2_gamma, positive=True)
         mode = 1
     lim = _int16_limit(paths, p1, p2, mode)
@@ -695,7 +680,7 @@ def sgm(cost_volume: np.ndarray, P1: float, P2: float, paths: int = 8, *, guide:
     if guide is None:
         mode, g, gamma_inv = 0, _EMPTY2, 0.0
     else:
-        g = _check_image("guide", guide, vol.shape[:2])
+        g = check_guide_image("guide", guide, vol.shape[:2])
         gamma_inv = 1.0 / _check_penalty("p2_gamma", p2_gamma, positive=True)
         mode = 1
     return _run(vol, paths, p1, p2, mode, g, gamma_inv, _EMPTY2, _EMPTY2, 0, 0.0, 1.0, 1.0, 1.0, 1.0)
@@ -720,8 +705,8 @@ def sgm_mccnn(cost_volume: np.ndarray, left: np.ndarray, right: np.ndarray, P1: 
     vol = check_cost_volume(cost_volume)
     paths = _check_paths(paths)
     H, W, _ = vol.shape
-    lft = _check_image("left", left, (H, W))
-    rgt = _check_image("right", right, (H, W))
+    lft = check_guide_image("left", left, (H, W))
+    rgt = check_guide_image("right", right, (H, W))
     p1 = _check_penalty("P1", P1)
     p2 = _check_penalty("P2", P2)
     if p2 < p1:
@@ -730,10 +715,9 @@ def sgm_mccnn(cost_volume: np.ndarray, left: np.ndarray, right: np.ndarray, P1: 
     q2 = _check_penalty("Q2", Q2, positive=True)
     v = _check_penalty("V", V, positive=True)
     thr = _check_penalty("D", D)
-    if isinstance(min_disp, bool) or not isinstance(min_disp, numbers.Integral):
-        raise StereoKitError(f"min_disp must be an integer, got {min_disp!r}")
+    min_disp = check_min_disp(min_disp)
     scale = 1.0 / (2 * len(_FORWARD[paths]))
-    return _run(vol, paths, p1, p2, 2, _EMPTY2, 0.0, lft, rgt, int(min_disp), thr, q1, q2, v, scale)
+    return _run(vol, paths, p1, p2, 2, _EMPTY2, 0.0, lft, rgt, min_disp, thr, q1, q2, v, scale)
 
 
 def cost_scale(cost_volume: np.ndarray, samples: int = 20000, seed: int = 0) -> float:
@@ -742,6 +726,7 @@ def cost_scale(cost_volume: np.ndarray, samples: int = 20000, seed: int = 0) -> 
     Used to express SGM penalties independently of the cost's units (census bits, SAD grey levels, 1 - NCC, ...).
     """
     vol = check_cost_volume(cost_volume)
+    samples = check_number("samples", samples, integer=True, positive=True)
     H, W, D = vol.shape
     rng = np.random.default_rng(seed)
     n = min(samples, H * W)

@@ -8,6 +8,7 @@ import numbers
 import numpy as np
 
 from .errors import StereoKitError
+from .pair import to_gray
 
 
 def check_number(name: str, value, *, integer: bool = False, positive: bool = False,
@@ -122,3 +123,23 @@ def max_disp_from_gt(max_gt: float, width: int) -> int:
     d = round_up_16(math.floor(max_gt) + 1 if math.isfinite(max_gt) else 64)
     limit = (width - 1) // 16 * 16
     return max(16, min(d, limit)) if limit >= 16 else max(1, width - 1)
+
+
+def check_guide_image(name: str, img, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """`img` (gray, RGB or RGBA, any real dtype, kept in its own units) as float32 (H, W): BT.601 luma of RGB, alpha
+    ignored; else StereoKitError naming `name`. For the images that steer SGM's penalties and CBCA's crosses."""
+    a = np.asarray(img)
+    # the dtype first: astype(float32) would drop a complex image's imaginary part (a warning, no error), turn
+    # booleans into numbers and fail on strings with a bare ValueError
+    if not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
+        raise StereoKitError(f"{name} must be numeric, got {a.dtype}")
+    if a.ndim == 3 and a.shape[2] in (3, 4):
+        a = to_gray(a[..., :3].astype(np.float32))
+    if a.ndim != 2 or a.size == 0:
+        raise StereoKitError(f"{name} must be a non-empty (H, W) image, got shape {np.shape(img)}")
+    if shape is not None and a.shape != tuple(shape):
+        raise StereoKitError(f"{name} has shape {np.shape(img)}, expected {tuple(shape)} (the cost volume's H, W)")
+    a = np.ascontiguousarray(a, dtype=np.float32)
+    if not np.all(np.isfinite(a)):
+        raise StereoKitError(f"{name} contains NaN or inf")
+    return a

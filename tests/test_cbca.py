@@ -157,6 +157,16 @@ def test_bad_input(kw, msg):
         cross_based_aggregation(args.pop("vol"), **args)
 
 
+@pytest.mark.parametrize("bad", [np.ones((4, 5, 3), np.complex64), np.ones((4, 5, 3), bool), np.full((4, 5, 3), "a")])
+def test_colour_images_must_be_numeric_like_gray_ones(bad):
+    # checked before the luma conversion, which would drop an imaginary part or turn booleans into numbers
+    vol = np.zeros((4, 5, 2), np.float32)
+    with pytest.raises(StereoKitError, match="left must be numeric"):
+        cross_based_aggregation(vol, bad, np.zeros((4, 5)), L1=3, tau1=0.1)
+    with pytest.raises(StereoKitError, match="image must be numeric"):
+        cross_arms(bad, L1=3, tau1=0.1)
+
+
 def test_integral_floats_count_as_integers_as_for_every_option():
     rng = np.random.default_rng(3)
     vol = rng.random((6, 9, 3)).astype(np.float32)

@@ -277,3 +277,67 @@ def test_fused_check_rounds_the_match_to_the_nearest_column():
     vol[0, 4] = [1.96, 0.16, 0.36]
     out = disparity_with_lr_check(vol, 0, "parabola", 0.0, 0.5)
     assert abs(float(out[0, 4]) - 1.4) < 1e-5
+
+
+def test_left_right_check_match_beyond_the_right_border_is_invalid():
+    # x = 1, d = -1 (negative disparities: min_disp < 0): the match x - d = 2 lies beyond the 2 px row, so the
+    # pixel is invalid; reading one column too far would land on the next row's first right disparity (-1: agrees)
+    dl = np.array([[np.nan, -1.0], [np.nan, np.nan]], np.float32)
+    dr = np.array([[np.nan, np.nan], [-1.0, np.nan]], np.float32)
+    assert np.isnan(left_right_check(dl, dr, threshold=1.0)).all()
+
+
+def test_uniqueness_zero_keeps_distant_ties():
+    # uniqueness 0 disables the test (documented): an exact tie far from the best is then resolved to the smallest
+    # disparity, not refused as ambiguous
+    vol = np.array([[[1, 5, 1], [2, 7, 7]]], np.float32)
+    assert winner_takes_all(vol, 0, None, 0.0).tolist() == [[0.0, 0.0]]
+    assert disparity_with_lr_check(_flat_volume(6, 3, value=1.0), 0, None, 0.0, 1.0)[0, 5] == 0.0
+
+
+def test_fused_lr_threshold_zero_requires_exact_agreement():
+    # left pixel 4: costs (9, 1, 9) -> d 1, match column 3. Right pixel 3's candidates C(3, 0) = 9, C(4, 1) = 1,
+    # C(5, 2) = 0.5 -> d_R 2. |1 - 2| = 1: kept at threshold 1, refused at 0 (exact agreement only).
+    # Left pixel 5: costs (9, 9, 0.5) -> d 2, match column 3 too, d_R 2: agrees exactly, kept at 0.
+    vol = _flat_volume(6, 3, value=9.0)
+    vol[0, 4] = [9.0, 1.0, 9.0]
+    vol[0, 5] = [9.0, 9.0, 0.5]
+    exact = disparity_with_lr_check(vol, 0, None, 0.0, 0.0)
+    assert np.isnan(exact[0, 4]) and exact[0, 5] == 2.0
+    assert disparity_with_lr_check(vol, 0, None, 0.0, 1.0)[0, 4] == 1.0
+    composed = left_right_check(winner_takes_all(vol, 0, None), right_disparity(vol), 0.0)
+    assert np.array_equal(exact, composed, equal_nan=True)
+
+
+@pytest.mark.parametrize("threshold", [-1.0, "1", float("nan")])
+def test_fused_lr_threshold_is_checked(threshold):
+    # a negative threshold would silently switch the check off inside the kernel
+    vol = _flat_volume(6, 3)
+    with pytest.raises(StereoKitError, match="threshold"):
+        disparity_with_lr_check(vol, 0, None, 0.0, threshold)
+
+
+@pytest.mark.parametrize("shape", [(5,), (2, 3, 4)])
+def test_left_right_check_refuses_non_2d_maps(shape):
+    with pytest.raises(StereoKitError, match="2-D"):
+        left_right_check(np.zeros(shape, np.float32), np.zeros(shape, np.float32))
+
+
+def test_subpixel_none_may_be_spelled_as_a_string():
+    # "none" (as the command line passes it) means no subpixel fit, like None
+    k = np.arange(8, dtype=np.float64)
+    para = ((k - 3.3) ** 2).astype(np.float32)[None, None, :]
+    assert winner_takes_all(para, 0, subpixel="none")[0, 0] == 3.0
+    vol = _flat_volume(8, 8, value=99.0)
+    vol[0, 7] = para[0, 0]  # x = 7: best d 3 -> right pixel 4, whose best is C(7, 3) too: consistent
+    assert disparity_with_lr_check(vol, 0, "none", 0.0, 1.0)[0, 7] == 3.0
+
+
+def test_left_right_check_halfway_match_goes_to_the_smaller_disparity():
+    # x = 3, d = 1.5 (a subpixel fit between two tied disparities 1 and 2): x - d = 1.5 lies halfway between
+    # columns 1 and 2; it is rounded up, to column 2 = x - floor(d), the smaller disparity's match (as ties go to the
+    # smaller disparity in the winner-takes-all). dr there is 1: |1.5 - 1| = 0.5 <= 0.5 kept; column 1 (dr 9) would
+    # reject it.
+    dl = np.array([[np.nan, np.nan, np.nan, 1.5]], np.float32)
+    dr = np.array([[np.nan, 9.0, 1.0, np.nan]], np.float32)
+    assert left_right_check(dl, dr, threshold=0.5)[0, 3] == np.float32(1.5)

@@ -297,3 +297,89 @@ def test_adaptive_p2_never_drops_below_p1(offset):
     checker = (np.indices((7, 8)).sum(axis=0) % 2).astype(np.float32)
     got = sgm(vol, 10, 40, paths=4, guide=checker, p2_gamma=0.01)
     np.testing.assert_array_equal(got, sgm(vol, 10, 10, paths=4))
+
+
+@pytest.mark.parametrize("paths", [4, 8, 16])
+def test_integer_costs_at_and_just_above_the_int16_limit_equal_reference(paths):
+    # The int16 kernel takes integer costs up to lim = 32767 // (paths / 2) - P2 (a sweep sums paths / 2 path
+    # costs, each at most cost + P2). At the limit every path cost lies above 8000 (4 and 8 paths), so the kernel's
+    # int16 padding and minima must exceed that; just above the limit (costs up to lim + P2 - 1) the sums can pass
+    # 32767 and only the float32 kernel is exact.
+    P1, P2 = 1, 100
+    top = 32767 // (paths // 2)
+    rng = np.random.default_rng(40 + paths)
+    for hi in (top - P2, top - P1):  # at the limit (int16), above it (float32)
+        vol = _int_volume(rng, H=7, W=10, D=5, hi=61) + np.float32(hi - 60)
+        vol[3, 4, 2] = hi
+        np.testing.assert_array_equal(sgm(vol, P1, P2, paths), reference_sgm(vol, P1, P2, paths).astype(np.float32))
+
+
+def test_cost_scale_is_the_median_contrast_of_the_finite_costs():
+    # every pixel sampled (samples >= H * W): per pixel (mean - min) over its finite costs, then the median.
+    # (0, 2, 4, inf): 2 - 0 = 2; (1, 1, inf, inf): 0; (10, 20, 30, 40): 15; all +inf: no finite cost, skipped.
+    vol = np.array([[[0, 2, 4, np.inf], [1, 1, np.inf, np.inf], [10, 20, 30, 40], [np.inf] * 4]], np.float32)
+    assert cost_scale(vol) == 2.0
+    assert scaled_penalties(vol, 0.5, 3.0) == (1.0, 6.0)
+    assert scaled_penalties(vol) == (0.1 * 2.0, 1.0 * 2.0)  # the signature's defaults p1 = 0.1, p2 = 1
+    # a volume without contrast has scale 1 (not 0, which would switch the penalties off)
+    assert cost_scale(np.full((2, 3, 4), 7.0, np.float32)) == 1.0
+    with pytest.raises(StereoKitError, match="NaN"):
+        cost_scale(np.where(vol == 20, np.float32(np.nan), vol))
+    with pytest.raises(StereoKitError, match="no finite cost"):
+        cost_scale(np.full((2, 2, 3), np.inf, np.float32))
+
+
+def test_colour_guide_is_bt601_luma_of_rgb_alpha_ignored():
+    # an (H, W, 3) or (H, W, 4) guide is converted to luma 0.299 R + 0.587 G + 0.114 B. Black, pure red and pure
+    # blue pixels have luma 0, 0.299, 0.114 exactly, so the RGB(A) guide must give the grey guide's result, and
+    # reading the channels as BGR (red 0.114, blue 0.299) must not.
+    rng = np.random.default_rng(12)
+    vol = _int_volume(rng, H=8, W=11, D=5)
+    which = rng.integers(0, 3, size=(8, 11))  # 0 black, 1 red, 2 blue
+    rgba = np.zeros((8, 11, 4), np.float32)
+    rgba[..., 0] = which == 1
+    rgba[..., 2] = which == 2
+    rgba[..., 3] = rng.random((8, 11))  # alpha: ignored
+    luma = np.select([which == 1, which == 2], [np.float32(0.299), np.float32(0.114)], 0).astype(np.float32)
+    want = sgm(vol, 2, 24, 8, guide=luma, p2_gamma=0.1)
+    np.testing.assert_array_equal(sgm(vol, 2, 24, 8, guide=rgba[..., :3], p2_gamma=0.1), want)
+    np.testing.assert_array_equal(sgm(vol, 2, 24, 8, guide=rgba, p2_gamma=0.1), want)
+    bgr = np.select([which == 1, which == 2], [np.float32(0.114), np.float32(0.299)], 0).astype(np.float32)
+    assert not np.array_equal(sgm(vol, 2, 24, 8, guide=bgr, p2_gamma=0.1), want)
+
+
+@pytest.mark.parametrize("dtype", [complex, bool, str])
+def test_colour_guide_must_be_numeric_like_a_grey_one(dtype):
+    # a complex colour guide lost its imaginary part silently, a boolean one was accepted (a grey one is refused)
+    # and a string one failed with a bare ValueError: all refused, naming the guide, as (H, W) guides are
+    vol = np.zeros((4, 5, 3), np.float32)
+    for shape in ((4, 5), (4, 5, 3), (4, 5, 4)):
+        with pytest.raises(StereoKitError, match="guide must be numeric"):
+            sgm(vol, 1, 4, guide=np.zeros(shape, dtype))
+    with pytest.raises(StereoKitError, match="left must be numeric"):
+        sgm_mccnn(vol, np.zeros((4, 5, 3), dtype), np.zeros((4, 5)), 1, 4, 2, 4, 0.1, 1.5)
+
+
+@pytest.mark.parametrize("samples", [0, -1, 1.5, "10", True])
+def test_cost_scale_samples_must_be_a_positive_integer(samples):
+    # 0 reported "no finite cost", the others failed inside NumPy (ValueError / TypeError) without naming samples
+    vol = np.random.default_rng(0).random((3, 4, 5)).astype(np.float32)
+    with pytest.raises(StereoKitError, match="samples must be a positive integer"):
+        cost_scale(vol, samples=samples)
+
+
+@pytest.mark.parametrize("kw, msg", [
+    (dict(D=-1.0), "D must be a non-negative number"),  # every |difference| >= -1: always the smallest penalties
+    (dict(D="0.1"), "D must be a non-negative number"),  # np.float32("0.1") would parse it
+    (dict(D=float("nan")), "D must be a non-negative number"),  # no comparison with NaN holds: never divided
+    (dict(min_disp=1.5), "min_disp must be an integer"),  # int() would truncate it to 1
+    (dict(min_disp="2"), "min_disp must be an integer"),
+    (dict(min_disp=True), "min_disp must be an integer"),
+    (dict(P1=5, P2=2), r"P2 \(2\) must be >= P1 \(5\)"),  # as sgm: P1 > P2 makes a jump cheaper than a step
+])
+def test_mccnn_penalties_threshold_and_min_disp_are_checked(kw, msg):
+    vol = np.zeros((4, 5, 3), np.float32)
+    img = np.zeros((4, 5), np.float32)
+    args = {"P1": 1, "P2": 4, "Q1": 2.0, "Q2": 4.0, "D": 0.1, "V": 1.5, **kw}
+    with pytest.raises(StereoKitError, match=msg):
+        sgm_mccnn(vol, img, img, **args)

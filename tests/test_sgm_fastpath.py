@@ -78,3 +78,27 @@ def test_matcher_fast_path_identical_on_sample():
     got = sgm_matcher(pair, 16)
     _same(got, _reference_matcher(pair, 16))
     assert np.isfinite(got).mean() > 0.5
+
+
+def test_sgm_census_int16_large_p2_falls_back_instead_of_overflowing():
+    # 8 paths: lim = 32767 // 4 - P2 = 30 is below the census bound 62, so the int16 sums could overflow: with
+    # P1 = P2 = 8161 and costs (0, 62, 62) everywhere, L(p, d >= 1) grows by 62 per step up to 62 + P2 = 8223 and
+    # a sweep's 4 directions sum to 32892 > 32767 far enough from the borders. The call must fall back to float32.
+    H, W = 140, 280
+    vol = np.empty((H, W, 3), np.int16)
+    vol[...] = np.array([0, 62, 62], np.int16)
+    hi = np.full((H, W), 32767, np.int16)  # no invalid cost
+    ref = sgm(vol.astype(np.float32), 8161, 8161, 8)
+    # bottom row, x = 139: the 4 forward paths (and the leftward one) have run >= 139 steps and saturate at 8223,
+    # the 3 other backward paths start there (62): the forward sweep alone sums 4 * 8223 = 32892 > 32767
+    assert ref[H - 1, 139, 1] == 5 * (62 + 8161) + 3 * 62
+    np.testing.assert_array_equal(sgm_census_int16(vol, hi, 62, 8161, 8161, 8), ref)
+
+
+def test_sgm_census_int16_fallback_keeps_the_guide():
+    pair = _random_pair(5)
+    ref_vol = cost_volume(pair.left_gray, pair.right_gray, 12, cost="census", census_window=(9, 7))
+    vol, hi = census_volume_int16(pair.left_gray, pair.right_gray, 12, census_window=(9, 7))
+    guided = sgm(ref_vol, 8.5, 120.25, 4, guide=pair.left_gray)
+    assert not np.array_equal(guided, sgm(ref_vol, 8.5, 120.25, 4))  # the guide matters here
+    np.testing.assert_array_equal(sgm_census_int16(vol, hi, 62, 8.5, 120.25, 4, guide=pair.left_gray), guided)

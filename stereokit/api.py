@@ -22,6 +22,9 @@ def _as_image(x: np.ndarray | str | os.PathLike, which: str) -> np.ndarray:
         return read_image(x)
     if x is None:
         raise StereoKitError(f"{which} image is missing")
+    if isinstance(x, StereoPair):  # match(pair, "sgm") would read "sgm" as the right image's path
+        raise StereoKitError(f"{which} image is a StereoPair: call run_matcher(pair, method, max_disp), or "
+                             "match(pair.left, pair.right, method)")
     return np.asarray(x)
 
 

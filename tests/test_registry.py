@@ -56,6 +56,16 @@ def test_match_refuses_a_parameter_named_after_its_own_arguments():
         stereokit.match(img, img, "sgm", 4, pair=img)
 
 
+def test_match_given_a_pair_points_to_run_matcher():
+    from stereokit import match, run_matcher
+
+    img = np.random.default_rng(0).random((12, 20)).astype(np.float32)
+    pair = StereoPair(img, img)
+    with pytest.raises(StereoKitError, match=r"left image is a StereoPair: call run_matcher\(pair, method, max_disp\)"):
+        match(pair, "sgm", max_disp=4)  # not "image file not found: sgm"
+    np.testing.assert_array_equal(match(pair.left, pair.right, "sgm", 4), run_matcher(pair, "sgm", 4))
+
+
 def test_importing_stereokit_and_classical_matchers_does_not_load_torch():
     code = (
         "import sys, numpy as np, stereokit\n"

@@ -110,7 +110,7 @@ def _block_matcher(name: str, cost: str, window_default: int, refine_defaults: d
         extra = {}
         if cost == "census":
             extra["census_window"] = params.pop("census_window", (5, 5))
-        reject_unknown(name, params)
+        reject_unknown(name, params, ["min_disp", "window", "color", *REFINE_DEFAULTS, *extra])
         if cost in ("sad", "ssd") and (color or pair.channels == 1) and block_match_supported(pair.left, pair.right):
             # Same disparity as the volume path below (up to float ties), streamed without the (H, W, D) volume.
             disp = block_match(pair.left, pair.right, max_disp, min_disp, window=window, squared=cost == "ssd",
@@ -172,7 +172,7 @@ def sgm_matcher(pair: StereoPair, max_disp: int, *, min_disp: int = 0, **params)
     for key in SGM_DEFAULTS:
         if key in params:
             opts[key] = params.pop(key)
-    reject_unknown("sgm", params)
+    reject_unknown("sgm", params, ["min_disp", *SGM_DEFAULTS, *REFINE_DEFAULTS])
     # Census counts straight into int16 for SGM's exact int16 kernel: the same aggregated volume as
     # sgm(cost_volume(..., cost="census"), ...) without the float32 volume and its validation pass (tested).
     volume, hi = census_volume_int16(pair.left_gray, pair.right_gray, max_disp, min_disp,

@@ -84,6 +84,22 @@ def test_disparity_from_volume_defaults_keep_a_clean_volume():
     assert np.all(d[:, 3:] == 3)
 
 
+@pytest.mark.parametrize("method", CLASSICAL)
+def test_every_option_an_unknown_option_error_lists_is_accepted(method):
+    """The "known:" list is the matcher's real interface: each name passed with a valid value runs."""
+    from stereokit.classical import REFINE_DEFAULTS, SGM_DEFAULTS
+
+    left, right = shifted_pair(3, w=40)
+    with pytest.raises(StereoKitError, match=rf"^{method}: unknown option\(s\) foo; known: ") as info:
+        stereokit.match(left, right, method=method, max_disp=8, foo=1)
+    known = str(info.value).split("; known: ")[1].split(", ")
+    values = {**REFINE_DEFAULTS, **SGM_DEFAULTS, "min_disp": 0, "window": 5, "color": False, "census_window": (5, 5)}
+    assert set(known) <= set(values)
+    for name in known:
+        disp = stereokit.match(left, right, method=method, max_disp=8, **{name: values[name]})
+        assert disp.shape == left.shape[:2]
+
+
 def test_bad_input():
     left, right = shifted_pair(3, w=40)
     for method in CLASSICAL:

@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import threading
@@ -234,7 +235,8 @@ def gcnet(
     """GC-Net matcher: float32 (H, W) disparity of the left view, NaN where the estimate lies outside
     [min_disp, min_disp + max_disp) and, when `min_confidence` is given, where `confidence` falls below it (dense
     otherwise). Unknown keyword options raise StereoKitError. See `predict` and the module docstring."""
-    reject_unknown("gcnet", params)
+    options = [n for n in inspect.signature(gcnet).parameters if n not in ("pair", "max_disp", "params")]
+    reject_unknown("gcnet", params, options)
     if min_confidence is not None:  # both kinds lie in [0, 1]: beyond it every pixel or none would go
         if isinstance(min_confidence, bool) or not isinstance(min_confidence, Real) or not 0 <= min_confidence <= 1:
             raise StereoKitError(f"min_confidence must be a number in [0, 1] or None, got {min_confidence!r}")

@@ -72,7 +72,10 @@ def kitti_disparity_colors(values: np.ndarray) -> np.ndarray:
     idx = np.searchsorted(cumsum[1:], val, side="right")
     at_end = idx >= 7
     i = np.minimum(idx, 6)
-    w = 1.0 - ((val - cumsum[i]) * weights[i]).astype(np.float32).astype(np.float64)
+    # devkit: `float w = 1.0 - (val - cumsum[i]) * weights[i];` the product in float32, the difference in double,
+    # then w itself rounded to float32 (keeping it in double flips a truncated channel by 1 now and then)
+    x = ((val - cumsum[i]) * weights[i]).astype(np.float32)
+    w = (1.0 - x.astype(np.float64)).astype(np.float32).astype(np.float64)
     w = np.where(at_end, 0.0, w)  # devkit: white (map[7]) at the top
     rgb = w[..., None] * KITTI_DISP_COLORS[i] + (1.0 - w[..., None]) * KITTI_DISP_COLORS[i + 1]
     return np.clip(rgb * 255.0, 0, 255).astype(np.uint8)

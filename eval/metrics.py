@@ -19,7 +19,8 @@ Rules (the same for every caller: `stereokit eval`, the comparison runner, the b
   only figure that shows what was left out. MiddEval3's SDK (`evaldisp`) instead divides its bad-x count by all
   masked ground-truth pixels and reports the invalid share apart: its `bad` is this bad-x times density / 100, its
   `invalid` is 100 - density, and its `totbad` their sum.
-- D1 outlier: |d - gt| > 3 px AND |d - gt| > 5 % of |gt| (so 4 px off a ground truth of 100 px is not an outlier).
+- D1 outlier: |d - gt| > 3 px AND |d - gt| / |gt| > 5 % (so 4 px off a ground truth of 100 px is not an outlier),
+  in float32 as the devkit's C++ computes it (`d1_outliers`): exactly 5 % (4 px off 80) is an outlier, 0.05f > 0.05.
   D1-bg / D1-fg split by the foreground mask (KITTI obj_map != 0). Without a mask every pixel is background:
   D1-bg equals D1-all and D1-fg is None (not applicable). bad-x: |d - gt| > x px. EPE: mean |d - gt|.
   RMS: sqrt(mean (d - gt)^2). A50..A99: quantiles of |d - gt| (numpy's default linear interpolation).
@@ -311,9 +312,19 @@ def estimates_as_scored(pred, fill: bool = True, *, what: str = "prediction") ->
     return p, valid
 
 
+def d1_outliers(err: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """KITTI's D1 outliers, bit for bit as the devkit's C++ decides them: `fabs(d_gt-d_est)>ABS_THRESH &&
+    fabs(d_gt-d_est)/fabs(d_gt)>REL_THRESH` with float disparities, so |e| and |e| / |gt| are float32 and compared
+    with the double constants 3.0 and 0.05. An error of exactly 5 % is an outlier: 4.f / 80.f = 0.05f > 0.05."""
+    e = np.asarray(err, dtype=np.float32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = e / np.abs(np.asarray(gt, dtype=np.float32))
+    return (e.astype(np.float64) > D1_ABS_THRESH) & (ratio.astype(np.float64) > D1_REL_THRESH)
+
+
 def _tally(err: np.ndarray, gt: np.ndarray, fg: np.ndarray | None, n_gt: int, n_est: int) -> tuple[Tally, list[float]]:
     """Tally of the scored pixels (1-D arrays of |d - gt|, gt, fg) and their exact quantiles."""
-    outlier = (err > D1_ABS_THRESH) & (err > D1_REL_THRESH * np.abs(gt))
+    outlier = d1_outliers(err, gt)
     n = int(err.size)
     if fg is None:
         n_fg = d1_fg = 0

@@ -198,3 +198,111 @@ def test_max_disp_of_one_takes_the_maps_maximum():
     assert tuple(int(c) for c in img[0, 0]) == (127, 127, 127)
     assert tuple(int(c) for c in img[0, 1]) == (255, 255, 255)
     np.testing.assert_array_equal(img, colorize_disparity(d))
+
+
+def devkit_false_color(d: float, max_val: float) -> tuple[int, int, int]:
+    """One pixel of the KITTI devkit's writeColor (io_disp.h), scalar by scalar in the devkit's C++ types: the tables
+    and `val` in float, `float w = 1.0 - (val - cumsum[i]) * weights[i]` (product in float, difference in double,
+    then rounded to float), the channel `(w * map[i][c] + (1.0 - w) * map[i + 1][c]) * 255.0` in double, truncated."""
+    f = np.float32
+    cmap = [[0, 0, 0, 114], [0, 0, 1, 185], [1, 0, 0, 114], [1, 0, 1, 174],
+            [0, 1, 0, 114], [0, 1, 1, 185], [1, 1, 0, 114], [1, 1, 1, 0]]  # fmt: skip
+    total = f(0)
+    for entry in cmap:
+        total = f(total + f(entry[3]))
+    weights, cumsum = [], [f(0)]
+    for i in range(7):
+        weights.append(f(total / f(cmap[i][3])))
+        cumsum.append(f(cumsum[i] + f(f(cmap[i][3]) / total)))
+    val = min(max(f(f(d) / f(max_val)), f(0)), f(1))
+    i = 0
+    while i < 7 and not val < cumsum[i + 1]:
+        i += 1
+    if i == 7:  # val == 1: the devkit reads past its tables here and draws white
+        return (255, 255, 255)
+    w = f(1.0 - float(f(f(val - cumsum[i]) * weights[i])))
+    return tuple(int((float(f(w * f(cmap[i][c]))) + (1.0 - float(w)) * cmap[i + 1][c]) * 255.0) for c in range(3))
+
+
+@pytest.mark.parametrize(
+    "d, max_disp, rgb",
+    [
+        # from compiling the devkit's writeColor arithmetic with g++: keeping w in double instead of the devkit's
+        # float gives (3, 0, 251) and (53, 0, 201) here
+        (29.625, 255.0, (2, 0, 252)),
+        (38.875, 255.0, (52, 0, 202)),
+    ],
+)
+def test_kitti_colors_round_w_to_float_like_the_devkit(d, max_disp, rgb):
+    assert devkit_false_color(d, max_disp) == rgb
+    assert tuple(int(c) for c in colorize_disparity(row(d), max_disp=max_disp)[0, 0]) == rgb
+
+
+def test_kitti_colors_equal_the_devkit_arithmetic_on_a_sixteenth_pixel_grid():
+    for max_disp in (255.0, 100.0):
+        d = np.arange(0, max_disp * 16 + 1, dtype=np.float32)[None, :] / np.float32(16)
+        got = colorize_disparity(d, max_disp=max_disp)[0]
+        expected = np.array([devkit_false_color(float(v), max_disp) for v in d[0]], dtype=np.uint8)
+        bad = np.flatnonzero((got != expected).any(axis=1))
+        assert bad.size == 0, f"max {max_disp}: d = {d[0, bad[:5]]} got {got[bad[:5]]} devkit {expected[bad[:5]]}"
+
+
+def test_default_scale_is_the_valid_maximum_but_at_least_one():
+    # devkit writeColor: max_val starts at 1 and only valid disparities raise it
+    img = colorize_disparity(row(0.5, 0.25))
+    assert tuple(int(c) for c in img[0, 0]) == (127, 127, 127)  # 0.5 / 1 (not 0.5 / 0.5 = white)
+    img = colorize_disparity(row(5, 10, np.inf, NAN, -30))
+    assert tuple(int(c) for c in img[0, 1]) == (255, 255, 255)  # scale 10: inf does not set the scale
+    assert tuple(int(c) for c in img[0, 0]) == (127, 127, 127)
+    assert (img[0, 2:] == 0).all()
+
+
+def test_perceptual_colormap_top_of_the_range_like_matplotlib():
+    lut = matplotlib.colormaps["turbo"].resampled(256)
+    img = colorize_disparity(row(99.9, 50), max_disp=100, cmap="turbo")
+    for k, v in ((0, 0.999), (1, 0.5)):
+        expected = (np.array(lut(v)[:3]) * 255 + 0.5).astype(np.uint8)  # matplotlib's own entry for v
+        assert (img[0, k] == expected).all()
+
+
+def test_error_image_half_brightness_truncates_odd_channels():
+    gt = np.full((1, 2), 30.0, np.float32)
+    pred = gt + np.float32(1.0)  # n = 1/3: colour (171, 217, 233)
+    img = error_image(pred, gt, nonocc=np.array([[True, False]]))
+    assert tuple(int(c) for c in img[0, 0]) == (171, 217, 233)
+    assert tuple(int(c) for c in img[0, 1]) == (85, 108, 116)  # devkit val *= 0.5 on uint8: 85.5 -> 85
+
+
+def test_error_image_blocks_paint_around_a_sparse_point():
+    # a lone LiDAR point: the devkit paints its 3x3 block, pixels without ground truth included; nothing else
+    gt = np.full((5, 5), NAN, np.float32)
+    gt[2, 2] = 30.0
+    pred = np.full((5, 5), 33.0, np.float32)  # error 3 px: n = 1
+    img = error_image(pred, gt, blocks=True)
+    assert (img[1:4, 1:4] == (254, 224, 144)).all()
+    ring = np.ones((5, 5), bool)
+    ring[1:4, 1:4] = False
+    assert (img[ring] == 0).all()
+    plain = error_image(pred, gt)
+    assert tuple(int(c) for c in plain[2, 2]) == (254, 224, 144) and plain.sum() == sum((254, 224, 144))
+
+
+def test_bad_pixel_map_unfilled_invalid_is_bad_and_no_mask_means_nonoccluded():
+    gt = np.full((1, 3), 10.0, np.float32)
+    left = np.full((1, 3), 100, np.uint8)
+    pred = row(10, NAN, 15)
+    unfilled = bad_pixel_map(pred, gt, left, fill=False)
+    assert tuple(unfilled[0, 1]) == BAD_COLOR  # no estimate, no fill: bad
+    assert tuple(unfilled[0, 2]) == BAD_COLOR  # without a mask every pixel is non-occluded: red
+    assert tuple(unfilled[0, 0]) == (114, 114, 114)
+    filled = bad_pixel_map(pred, gt, left)
+    assert tuple(filled[0, 1]) == (114, 114, 114)  # filled with min(10, 15) = 10: good
+
+
+def test_bad_pixel_map_reads_the_middlebury_mask_encoding():
+    gt = np.full((1, 3), 10.0, np.float32)
+    pred = gt + np.float32(5.0)  # every pixel bad
+    left = np.full((1, 3), 100, np.uint8)
+    mask = np.array([[255, 128, 255]], np.uint8)  # 128 = occluded
+    img = bad_pixel_map(pred, gt, left, nonocc=mask)
+    assert [tuple(int(c) for c in px) for px in img[0]] == [BAD_COLOR, BAD_OCCLUDED_COLOR, BAD_COLOR]

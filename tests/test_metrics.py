@@ -606,3 +606,91 @@ def test_an_estimate_of_exactly_zero_is_valid():
     gt = np.array([[0.0, 5.0]], np.float32)
     r = evaluate_pair(gt.copy(), gt)
     assert r.all["density"] == 100.0 and r.all["EPE"] == 0.0 and r.all["D1-all"] == 0.0
+
+
+# errors 1, 1 + 1/1024, 1 + 3/1024 (exact in float32) share one bin of the pooled-quantile histogram
+GT_Q = np.full((1, 3), 16.0, np.float32)
+PRED_Q = GT_Q + np.array([[1.0, 1.0 + 1 / 1024, 1.0 + 3 / 1024]], np.float32)
+
+
+def test_per_pair_quantiles_are_exact_not_histogram_bins():
+    r = evaluate_pair(PRED_Q, GT_Q, nonocc=np.ones(GT_Q.shape, bool))
+    # sorted |e| = 1, 1 + 1/1024, 1 + 3/1024: rank 1 is the middle one; A90 rank 1.8 -> + 0.8 * 2/1024 ...
+    expected = {"A50": 1 + 1 / 1024, "A90": 1 + 2.6 / 1024, "A95": 1 + 2.8 / 1024, "A99": 1 + 2.96 / 1024}
+    for region in (r.all, r.noc):
+        for key, value in expected.items():
+            assert region[key] == pytest.approx(value, rel=1e-12, abs=0), key
+
+
+def test_pooled_quantiles_take_the_pooled_extremes_exactly():
+    # two one-pixel pairs, errors 1 and 1 + 3/1024 in one histogram bin: the order statistics 0 and n - 1 are the
+    # pooled minimum and maximum, not the bin's mean
+    a = evaluate_pair(PRED_Q[:, :1], GT_Q[:, :1])
+    b = evaluate_pair(PRED_Q[:, 2:], GT_Q[:, 2:])
+    pooled = evaluate_dataset("two", {"a": a, "b": b}).kitti["all"]
+    for key, q in (("A50", 0.5), ("A90", 0.9), ("A95", 0.95), ("A99", 0.99)):
+        assert pooled[key] == pytest.approx(1 + q * 3 / 1024, rel=1e-12, abs=0), key
+
+
+@pytest.mark.parametrize("pred, expected", [(84.0, 100.0), (76.0, 100.0), (83.99609375, 0.0), (84.0078125, 100.0)])
+def test_d1_at_exactly_five_percent_is_an_outlier_as_in_the_devkit(pred, expected):
+    # gt 80, |e| = 4 > 3 px and exactly 5 % of gt. The devkit's C++ divides floats: fabs(float) / fabs(float) =
+    # 4.f / 80.f = 0.05f = 0.0500000007..., which exceeds its double REL_THRESH 0.05: an outlier. 4 - 1/256 px is not.
+    r = evaluate_pair(np.array([[pred]], np.float32), np.array([[80.0]], np.float32))
+    assert r.all["D1-all"] == expected
+
+
+def test_d1_outliers_equal_a_per_pixel_port_of_the_devkit_on_kitti_quantised_values():
+    # the devkit's expression with numpy float32 scalars for its C++ floats and Python floats for its #defines,
+    # one pixel at a time, on values of KITTI's 1/256 grid, many of them exactly 5 % off
+    rng = np.random.default_rng(5)
+    gt = (rng.integers(1, 256 * 120, 4000) / 256).astype(np.float32)
+    est = (rng.integers(0, 256 * 130, 4000) / 256).astype(np.float32)
+    gt[:1000] = (rng.integers(256 * 61, 256 * 120, 1000) / 256).astype(np.float32)  # 5 % of it is over 3 px
+    est[:1000] = gt[:1000] + gt[:1000] / np.float32(20)  # 5 % off, rounded to float32
+    from eval.metrics import d1_outliers
+
+    def devkit(d_gt, d_est):
+        e = np.float32(abs(np.float32(d_gt - d_est)))
+        return float(e) > 3.0 and float(np.float32(e / np.float32(abs(d_gt)))) > 0.05
+
+    err = np.abs(gt - est)
+    want = np.array([devkit(g, d) for g, d in zip(gt, est)])
+    np.testing.assert_array_equal(d1_outliers(err, gt), want)
+    ratio = np.abs(gt[:1000].astype(np.float64) - est[:1000]) / gt[:1000]
+    assert (ratio == 0.05).sum() > 100 and want[:1000][ratio == 0.05].all()  # exactly 5 %: outliers, as in the devkit
+
+
+def test_infinite_ground_truth_is_unknown_not_refused():
+    gt = np.array([[np.inf, -np.inf, 10.0]], np.float32)
+    r = evaluate_pair(np.array([[1.0, 1.0, 10.0]], np.float32), gt)
+    assert r.all["density"] == 100.0 and r.all["EPE"] == 0.0  # one scored pixel
+
+
+def test_fill_false_splits_fg_and_bg_over_the_scored_pixels():
+    gt = np.full((1, 4), 10.0, np.float32)
+    pred = np.array([[15.0, nan, 10.0, 20.0]], np.float32)
+    fg = np.array([[1, 1, 0, 0]], np.uint8)
+    r = evaluate_pair(pred, gt, fg=fg, fill=False)
+    # scored: (0,0) fg 5 px off (outlier), (0,2) bg exact, (0,3) bg 10 px off (outlier)
+    assert r.all["D1-fg"] == 100.0 and r.all["D1-bg"] == 50.0
+    assert r.all["D1-all"] == pytest.approx(200 / 3) and r.all["density"] == 75.0
+    filled = evaluate_pair(pred, gt, fg=fg)
+    # (0,1) filled with min(15, 10) = 10: a correct fg pixel
+    assert filled.all["D1-fg"] == 50.0 and filled.all["D1-bg"] == 50.0
+
+
+def test_nan_in_the_fg_mask_is_refused():
+    fg = np.zeros(GT_A.shape)
+    fg[0, 0] = nan
+    with pytest.raises(StereoKitError, match="NaN"):
+        evaluate_pair(PRED_A, GT_A, fg=fg)
+
+
+def test_dataset_mean_of_empty_fg_regions_is_nan_not_none():
+    # every pair has a fg mask, all empty: D1-fg is "nothing to score" (NaN), not "not applicable" (None)
+    pairs = {k: evaluate_pair(PRED_A, GT_A, fg=np.zeros(GT_A.shape, bool)) for k in ("a", "b")}
+    res = evaluate_dataset("d", pairs)
+    assert math.isnan(res.middlebury["all"].d1_fg) and math.isnan(res.kitti["all"].d1_fg)
+    no_mask = evaluate_dataset("d", {"a": evaluate_pair(PRED_A, GT_A)})
+    assert no_mask.middlebury["all"].d1_fg is None and no_mask.kitti["all"].d1_fg is None

@@ -134,3 +134,186 @@ def test_mismatch_takes_the_nearest_correct_pixel_of_each_ray():
     disp[3, 4], disp[3, 6] = 5.0, 9.0  # both on the ray (0, 1): only the nearer one counts
     labels[3, 4] = labels[3, 6] = CORRECT
     assert interpolate_lr(disp, labels)[3, 3] == 5.0
+
+
+# ---- independent references and hand-worked cases (mutation-testing round 2) ----
+
+# the paper's 16 directions: the 8 neighbours and the 8 knight moves
+_PAPER_DIRS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)] + [
+    (sy * a, sx * b) for a, b in ((1, 2), (2, 1)) for sy in (-1, 1) for sx in (-1, 1)]
+
+
+def _reference_lr_labels(dl, dr, tol, min_disp):
+    h, w = dl.shape
+    out = np.zeros((h, w), np.uint8)
+    for y in range(h):
+        for x in range(w):
+            d = dl[y, x]
+            if np.isfinite(d):
+                xr = int(np.floor(x - d + 0.5))
+                if 0 <= xr < w and abs(d - dr[y, xr]) <= tol:
+                    continue
+            # some candidate disparity d' >= min_disp whose right pixel x - d' agrees with it: a mismatch
+            visible = any(abs(dp - dr[y, x - dp]) <= tol for dp in range(min_disp, x + 1) if 0 <= x - dp < w)
+            out[y, x] = MISMATCH if visible else OCCLUSION
+    return out
+
+
+def _reference_interpolate(disp, labels, border=0):
+    h, w = disp.shape
+    out = disp.copy()
+    for y in range(h):
+        for x in range(w):
+            if labels[y, x] == OCCLUSION:
+                left = [disp[y, i] for i in range(x - 1, -1, -1) if labels[y, i] == CORRECT]
+                right = [disp[y, i] for i in range(x + 1, w) if labels[y, i] == CORRECT]
+                first, second = (right, left) if x < border else (left, right)
+                out[y, x] = first[0] if first else (second[0] if second else np.nan)
+            elif labels[y, x] == MISMATCH:
+                vals = []
+                for dy, dx in _PAPER_DIRS:
+                    yy, xx = y + dy, x + dx
+                    while 0 <= yy < h and 0 <= xx < w:
+                        if labels[yy, xx] == CORRECT:
+                            vals.append(disp[yy, xx])
+                            break
+                        yy, xx = yy + dy, xx + dx
+                out[y, x] = sorted(vals)[len(vals) // 2] if vals else np.nan
+    return out
+
+
+def test_lr_labels_hand_worked_row():
+    # right view constant 2; left 2 except a wrong 5 at x = 5 and a NaN at x = 6
+    dr = np.full((1, 8), 2.0, np.float32)
+    dl = np.array([[2, 2, 2, 2, 2, 5, np.nan, 2]], np.float32)
+    # x = 0: x - 2 < 0 and no d' >= 0 reaches a right pixel with |d' - 2| <= 1 (d' = 0 only): occlusion
+    # x = 1: d' = 1 (right pixel 0, disparity 2) passes with |1 - 2| == tolerance exactly: mismatch
+    # x = 5: D_R(5 - 5) = 2 != 5, but d' = 2 passes: mismatch; x = 6 (NaN): d' = 2 passes: mismatch
+    expected = np.array([[OCCLUSION, MISMATCH, CORRECT, CORRECT, CORRECT, MISMATCH, MISMATCH, CORRECT]])
+    np.testing.assert_array_equal(lr_labels(dl, dr, 1.0, 0), expected)
+    np.testing.assert_array_equal(lr_labels(dl, dr, 1.0, 1), expected)  # d' = 1 == min_disp is a candidate
+    expected[0, 1] = OCCLUSION  # with the range starting at 2, d' = 1 is not a candidate
+    np.testing.assert_array_equal(lr_labels(dl, dr, 1.0, 2), expected)
+    with pytest.raises(StereoKitError, match="shape"):
+        lr_labels(dl, dr[:, :7])
+
+
+def test_lr_labels_agree_with_the_papers_definition():
+    rng = np.random.default_rng(7)
+    for tol, min_disp in ((1.0, 0), (0.0, 0), (1.0, 2)):
+        dl = rng.integers(0, 6, (6, 14)).astype(np.float32)
+        dr = rng.integers(0, 6, (6, 14)).astype(np.float32)
+        dl[rng.random(dl.shape) < 0.1] = np.nan
+        dr[rng.random(dr.shape) < 0.1] = np.nan
+        np.testing.assert_array_equal(lr_labels(dl, dr, tol, min_disp), _reference_lr_labels(dl, dr, tol, min_disp))
+    # half-pixel disparities and a fractional tolerance
+    dl = rng.integers(0, 12, (6, 14)).astype(np.float32) / 2
+    dr = rng.integers(0, 12, (6, 14)).astype(np.float32) / 2
+    np.testing.assert_array_equal(lr_labels(dl, dr, 0.5, 0), _reference_lr_labels(dl, dr, 0.5, 0))
+
+
+def test_occlusions_take_the_first_correct_pixel_to_the_left():
+    disp = np.array([[9, 1, 8, 7, 3, 4]], np.float32)
+    labels = np.array([[OCCLUSION, CORRECT, MISMATCH, OCCLUSION, OCCLUSION, CORRECT]], np.uint8)
+    # x = 3, 4: moving left past the mismatch at x = 2 to the correct 1; x = 0: nothing to its left, the right's 1
+    out = interpolate_lr(disp, labels)
+    assert out[0, 0] == 1 and out[0, 3] == 1 and out[0, 4] == 1
+    # inside the border band (x < 4) occlusions look right first: x = 3 takes 4; x = 4 is outside, takes 1
+    out = interpolate_lr(disp, labels, border=4)
+    assert out[0, 0] == 1 and out[0, 3] == 4 and out[0, 4] == 1
+    out = interpolate_lr(disp, labels, border=3)  # x = 3 is no longer inside the band
+    assert out[0, 3] == 1
+    # no correct pixel on the row: NaN
+    assert np.isnan(interpolate_lr(disp[:, :1], labels[:, :1])[0, 0])
+    for bad in (1.5, -1, "2"):
+        with pytest.raises(StereoKitError, match="border"):
+            interpolate_lr(disp, labels, border=bad)
+
+
+def test_mismatch_without_correct_pixel_on_any_ray_becomes_nan():
+    disp = np.full((3, 3), 4.0, np.float32)
+    labels = np.full((3, 3), OCCLUSION, np.uint8)  # occlusions are no source for a mismatch
+    labels[1, 1] = MISMATCH
+    assert np.isnan(interpolate_lr(disp, labels)[1, 1])
+
+
+def test_interpolate_lr_agrees_with_the_papers_definition():
+    rng = np.random.default_rng(3)
+    for border in (0, 3):
+        disp = (rng.random((9, 11)) * 20).astype(np.float32)
+        labels = rng.choice(np.array([CORRECT, MISMATCH, OCCLUSION], np.uint8), size=disp.shape, p=[0.3, 0.4, 0.3])
+        np.testing.assert_array_equal(interpolate_lr(disp, labels, border), _reference_interpolate(disp, labels, border))
+
+
+def test_subpixel_parabola_with_min_disp_and_fractional_input():
+    # costs for disparities 10..14 (min_disp 10); the convex triple at 12: 12 - (3 - 2) / (2 * 3) = 12 - 1 / 6
+    vol = np.array([[[9.0, 2.0, 1.0, 3.0, 9.0]] * 3], np.float32)
+    disp = np.array([[12.0, 11.6, 12.4]], np.float32)  # fractional input: the fit is at the rounded disparity
+    out = subpixel_parabola(disp, vol, min_disp=10)
+    np.testing.assert_allclose(out, np.full((1, 3), 12 - 1 / 6), atol=1e-5)
+    # a disparity rounding to the range's first value (10) has no C(d-1): kept
+    assert subpixel_parabola(np.array([[10.2]], np.float32), vol[:, :1], min_disp=10)[0, 0] == np.float32(10.2)
+
+
+def test_subpixel_parabola_offset_bound():
+    # offsets below a pixel move the disparity, even past half a pixel: C = (0, 1, 6): 6 / (2 * 4) = 0.75
+    vol = np.array([[[0.0, 1.0, 6.0], [6.0, 1.0, 0.0]]], np.float32)
+    out = subpixel_parabola(np.array([[1.0, 1.0]], np.float32), vol)
+    np.testing.assert_allclose(out, [[0.25, 1.75]], atol=1e-6)
+    # an offset of exactly one pixel (C = (0, 1, 4): 4 / (2 * 2) = 1) is outside the open bound: kept
+    vol = np.array([[[0.0, 1.0, 4.0], [4.0, 1.0, 0.0]]], np.float32)
+    np.testing.assert_array_equal(subpixel_parabola(np.array([[1.0, 1.0]], np.float32), vol), [[1.0, 1.0]])
+
+
+def _reference_thresholded_gaussian(d, sigma, t):
+    r = int(np.ceil(3 * sigma))
+    h, w = d.shape
+    out = d.astype(np.float64).copy()
+    for y in range(h):
+        for x in range(w):
+            if np.isnan(d[y, x]):
+                continue
+            s = ws = 0.0
+            for yy in range(max(0, y - r), min(h, y + r + 1)):
+                for xx in range(max(0, x - r), min(w, x + r + 1)):
+                    if abs(float(d[yy, xx]) - float(d[y, x])) < t:  # NaN: False
+                        wt = np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / (2 * sigma**2))
+                        s, ws = s + wt * d[yy, xx], ws + wt
+            out[y, x] = s / ws
+    return out
+
+
+@pytest.mark.parametrize("sigma, t", [(1.0, 4.0), (0.9, 2.5), (1.4, np.inf)])
+def test_thresholded_gaussian_agrees_with_the_papers_definition(sigma, t):
+    rng = np.random.default_rng(5)
+    d = (rng.random((10, 12)) * 8).astype(np.float32)
+    d[rng.random(d.shape) < 0.1] = np.nan
+    np.testing.assert_allclose(thresholded_gaussian(d, sigma, t), _reference_thresholded_gaussian(d, sigma, t),
+                               rtol=1e-5, equal_nan=True)
+
+
+def test_thresholded_gaussian_reaches_three_sigma():
+    # sigma 1: radius 3; a single different pixel 3 px away (within threshold) pulls the centre
+    d = np.zeros((1, 7), np.float32)
+    d[0, 6] = 1.0
+    w3 = np.exp(-4.5)
+    expected = w3 / sum(np.exp(-k * k / 2) for k in range(-3, 4))
+    assert thresholded_gaussian(d, 1.0, 2.0)[0, 3] == pytest.approx(expected, rel=1e-5)
+
+
+def test_thresholded_gaussian_threshold_must_be_positive():
+    d = np.zeros((2, 2), np.float32)
+    for bad in (0, -1.0, np.nan, "1", True):
+        with pytest.raises(StereoKitError, match="threshold"):
+            thresholded_gaussian(d, 1.0, bad)
+
+
+def test_post_processing_leaves_its_inputs_alone():
+    disp = np.array([[1.0, 2.0, 3.0, 2.0]], np.float32)
+    labels = np.array([[CORRECT, OCCLUSION, MISMATCH, CORRECT]], np.uint8)
+    vol = np.array([[[5.0, 2.0, 1.0, 3.0]] * 4], np.float32)
+    before = disp.copy()
+    interpolate_lr(disp, labels)
+    subpixel_parabola(disp, vol)
+    thresholded_gaussian(disp, 1.0, 5.0)
+    np.testing.assert_array_equal(disp, before)

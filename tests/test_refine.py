@@ -128,3 +128,39 @@ def test_speckles_treat_infinite_disparities_as_invalid():
     assert np.isnan(out[2:4, 2:4]).all()
     assert np.isnan(out[8, 8]) and np.isnan(out[0, 9])
     assert np.all(out[np.isfinite(out)] == 10.0) and np.isfinite(out).sum() == 100 - 6
+
+
+def test_speckles_use_four_connectivity_and_at_most_max_size():
+    disp = np.full((12, 14), 10.0, np.float32)
+    disp[5, 5:8] = 30.0  # two 3-pixel blobs touching only diagonally ((5, 7) and (6, 8)): two regions
+    disp[6, 8:11] = 30.0
+    out = remove_speckles(disp, max_size=4, max_diff=1.0)
+    assert np.isnan(out[disp == 30.0]).all() and np.all(out[disp == 10.0] == 10.0)
+    # a region of exactly max_size pixels is removed ("at most"), one more pixel keeps it
+    blob = np.full((12, 14), 10.0, np.float32)
+    blob[2:4, 2:5] = 30.0  # 6 pixels
+    assert np.isnan(remove_speckles(blob, max_size=6)[2:4, 2:5]).all()
+    assert np.all(remove_speckles(blob, max_size=5)[2:4, 2:5] == 30.0)
+
+
+def test_speckle_difference_holds_to_a_sixteenth_of_a_pixel():
+    # a 4-pixel blob 1.08 px above its surroundings (more than max_diff + 1/16) is its own region, whatever the
+    # surroundings' offset from the map's minimum (10.0, top row) does to the rounding
+    disp = np.full((12, 12), 10.0626, np.float32)
+    disp[0, :] = 10.0
+    disp[5:7, 5:7] = np.float32(10.0626) + np.float32(1.08)
+    out = remove_speckles(disp, max_size=10, max_diff=1.0)
+    assert np.isnan(out[5:7, 5:7]).all() and np.isfinite(out).sum() == 144 - 4
+    # and a blob 0.94 px off (less than max_diff - 1/16) stays joined
+    disp[5:7, 5:7] = np.float32(10.0626) + np.float32(0.94)
+    np.testing.assert_array_equal(remove_speckles(disp, max_size=10, max_diff=1.0), disp)
+
+
+def test_median_windows_on_thin_images():
+    # a window larger than the short side but not the long one: clipped to the image, exact valid-only median
+    rng = np.random.default_rng(9)
+    disp = (rng.random((2, 11)) * 40).astype(np.float32)
+    disp[0, 3] = np.nan
+    for size in (3, 5, 7):
+        np.testing.assert_array_equal(median_filter(disp, size), reference_median(disp, size))
+        np.testing.assert_array_equal(median_filter(disp.T.copy(), size), reference_median(disp.T.copy(), size))

@@ -69,6 +69,8 @@ def _decode_file(path: Path, what: str) -> np.ndarray:
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # our exception says it; no stderr line
     try:
         img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:  # e.g. a header claiming more pixels than OpenCV's limit (CV_IO_MAX_IMAGE_PIXELS)
+        raise StereoKitError(f"cannot decode {what} {path}: {exc.err}") from exc
     finally:
         cv2.utils.logging.setLogLevel(level)
     if img is None:
@@ -412,14 +414,19 @@ def read_disparity(path: PathLike) -> np.ndarray:
     if suffix == ".npy":
         path = _existing_file(path, "disparity file")
         try:
-            arr = np.load(path, allow_pickle=False)
+            # mapped, not read: a header claiming more than the file holds is refused instead of allocated
+            mapped = np.load(path, mmap_mode="r", allow_pickle=False)
         except (ValueError, OSError, EOFError) as exc:
             raise StereoKitError(f"cannot read NumPy disparity {path} (truncated or not a .npy array): {exc}") from None
-        if not isinstance(arr, np.ndarray) or arr.ndim != 2 or not np.issubdtype(arr.dtype, np.number) \
-                or np.iscomplexobj(arr):
-            raise StereoKitError(f"{path} does not hold a real 2-D disparity array (got {getattr(arr, 'shape', '?')}, "
-                                 f"{getattr(arr, 'dtype', '?')})")
-        arr = arr.astype(np.float32)
+        if not isinstance(mapped, np.ndarray) or mapped.ndim != 2 or not np.issubdtype(mapped.dtype, np.number) \
+                or np.iscomplexobj(mapped):
+            if hasattr(mapped, "close"):  # an .npz archive under a .npy name
+                mapped.close()
+            raise StereoKitError(f"{path} does not hold a real 2-D disparity array (got "
+                                 f"{getattr(mapped, 'shape', '?')}, {getattr(mapped, 'dtype', '?')})")
+        if mapped.size == 0:
+            raise StereoKitError(f"{path} holds an empty disparity array (shape {mapped.shape})")
+        arr = np.array(mapped, dtype=np.float32)
         arr[~np.isfinite(arr)] = np.nan
         return arr
     raise StereoKitError(f"unknown disparity file type {suffix or '(none)'!r} for {path}; use one of "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import struct
+import zlib
 
 import cv2
 import numpy as np
@@ -249,6 +250,28 @@ def test_truncated_image_raises_quietly(tmp_path, capfd, suffix):
     assert capfd.readouterr().err == ""  # the exception says it all: no codec line on stderr
 
 
+def _png_claiming(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height 8-bit grey pixels, with one tiny IDAT and its IEND."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\x00\x00")) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("name, data", [
+    ("huge.pgm", b"P5\n100000 100000\n255\n\x00"),
+    ("huge.png", _png_claiming(100000, 100000)),
+], ids=["pgm", "png"])
+def test_header_claiming_too_many_pixels_is_a_stereokit_error(tmp_path, name, data):
+    # OpenCV refuses such a header with cv2.error (not a ValueError) before reading the body
+    (tmp_path / name).write_bytes(data)
+    with pytest.raises(StereoKitError, match=rf"decode.*{name}"):
+        read_image(tmp_path / name)
+    if name.endswith(".png"):
+        with pytest.raises(StereoKitError, match=rf"decode.*{name}"):
+            read_disparity(tmp_path / name)
+
+
 # ---------------------------------------------------------------- by suffix
 
 @pytest.mark.parametrize("suffix, tol", [(".pfm", 0.0), (".npy", 0.0), (".png", 0.5 / 256 + 1e-6)])
@@ -260,6 +283,25 @@ def test_disparity_round_trip_by_suffix(tmp_path, suffix, tol):
     assert np.array_equal(np.isnan(back), np.isnan(d))
     v = np.isfinite(d)
     assert np.abs(back[v] - d[v]).max() <= tol
+
+
+def test_npy_disparity_header_claiming_more_than_the_file_holds_is_refused_not_allocated(tmp_path):
+    np.save(tmp_path / "d.npy", np.ones((3, 3), np.int16))
+    data = (tmp_path / "d.npy").read_bytes()
+    assert b"(3, 3)" in data
+    (tmp_path / "huge.npy").write_bytes(data.replace(b"(3, 3)", b"(99999999, 99999)"))  # 18 TiB claimed, 18 B held
+    with pytest.raises(StereoKitError, match=r"cannot read NumPy disparity .*huge\.npy"):
+        read_disparity(tmp_path / "huge.npy")
+    (tmp_path / "cut.npy").write_bytes(data[:-3])
+    with pytest.raises(StereoKitError, match=r"cannot read NumPy disparity .*cut\.npy"):
+        read_disparity(tmp_path / "cut.npy")
+    np.save(tmp_path / "empty.npy", np.ones((0, 3), np.float32))
+    with pytest.raises(StereoKitError, match=r"empty\.npy holds an empty disparity array \(shape \(0, 3\)\)"):
+        read_disparity(tmp_path / "empty.npy")
+    np.save(tmp_path / "f.npy", np.asfortranarray(np.arange(6, dtype=">f8").reshape(2, 3)))  # still read exactly
+    back = read_disparity(tmp_path / "f.npy")
+    assert type(back) is np.ndarray and back.dtype == np.float32
+    assert np.array_equal(back, np.arange(6, dtype=np.float32).reshape(2, 3))
 
 
 def test_pfm_disparity_writes_inf_for_invalid(tmp_path):

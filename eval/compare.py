@@ -208,7 +208,7 @@ def _read_json(path: Path) -> dict | None:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
         return data if isinstance(data, dict) else None
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
 
 
@@ -793,8 +793,21 @@ def _sidecar_matches(side: dict | None, task: Task) -> bool:
         and side.get("matcher") == task.matcher
         and isinstance(side.get("inputs"), str)
         and isinstance(side.get("prediction"), str)
-        and isinstance(side.get("seconds"), (int, float))
+        and _finite_nonneg(side.get("seconds"))
+        and all(side.get(k) is None or _finite_nonneg(side.get(k)) for k in ("cpu_seconds", "peak_mb"))
     )
+
+
+def _finite_nonneg(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+
+
+def _warmup_ok(w: dict) -> bool:
+    """A warm-up record as `_warm_up` writes it: seconds a time or null, crop a list of integers, error text."""
+    crop = w.get("crop")
+    return ((w.get("seconds") is None or _finite_nonneg(w.get("seconds")))
+            and (crop is None or (isinstance(crop, list) and all(type(n) is int for n in crop)))
+            and (w.get("error") is None or isinstance(w.get("error"), str)))
 
 
 def _ced(hist: np.ndarray) -> list[float] | None:
@@ -930,7 +943,7 @@ def run_compare(
     new_warmups: dict[str, dict] = {}
     for m in method_list:
         prev = _read_json(out / "pred" / safe_token(m) / "warmup.json")
-        if prev:
+        if prev and _warmup_ok(prev):  # a damaged one is forgotten, not copied into results.json
             warmups[m] = prev
 
     def label(t: Task) -> str:
@@ -1370,7 +1383,7 @@ def load_results(out: str | os.PathLike) -> dict:
             data = json.load(f)
     except UnicodeDecodeError as exc:
         raise StereoKitError(f"{path} is not UTF-8 text: {exc}") from None
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise StereoKitError(f"{path} is not valid JSON: {exc}") from None
     except OSError as exc:
         raise StereoKitError(f"cannot read {path}: {exc.strerror or exc}") from None

@@ -82,9 +82,9 @@ def _newer(target: Path, *sources: Path) -> bool:
 def _read_mask(path: Path) -> np.ndarray | None:
     if not path.is_file():
         return None
-    from stereokit.io import read_image
+    from stereokit.io import read_mask
 
-    return read_image(path) > 127
+    return read_mask(path)
 
 
 # ----------------------------------------------------------------------------------------------------------------

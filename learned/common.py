@@ -7,7 +7,9 @@ import os
 import random
 import re
 import tempfile
-from collections.abc import Sequence
+import zipfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +85,15 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     path = Path(path)
     if not path.is_file():
         raise StereoKitError(f"weights file not found: {path}")
+    try:  # torch does not check the zip's CRC-32s: a flipped byte in a tensor record would load silently
+        with zipfile.ZipFile(path) as zf:
+            bad = zf.testzip()
+    except (zipfile.BadZipFile, EOFError, ValueError):
+        bad = None  # not a zip (legacy format) or damaged: torch.load below decides
+    except OSError as exc:
+        raise StereoKitError(f"cannot read weights file {path}: {exc.strerror or exc}") from None
+    if bad is not None:
+        raise StereoKitError(f"{path} is corrupt: its record {bad} fails its checksum")
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except Exception:  # pickle/zip errors vary by torch version; all mean "not a usable weights file"
@@ -97,7 +108,15 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 
 
 def load_state_dict(module: torch.nn.Module, state: dict, path: str | os.PathLike = "<state>") -> torch.nn.Module:
-    """Load `state` strictly into `module`; missing/unexpected keys or shape mismatches raise StereoKitError naming `path`."""
+    """Load `state` strictly into `module` after `check_state_dict`."""
+    check_state_dict(module, state, path)
+    module.load_state_dict(state, strict=True)
+    return module
+
+
+def check_state_dict(module: torch.nn.Module, state: dict, path: str | os.PathLike = "<state>") -> None:
+    """StereoKitError naming `path` unless `state` fits `module` exactly: the same keys, shapes, dense tensors of its
+    kinds, finite values. `module` may live on the meta device (shapes only, nothing allocated)."""
     own = module.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
@@ -111,8 +130,33 @@ def load_state_dict(module: torch.nn.Module, state: dict, path: str | os.PathLik
             raise StereoKitError(
                 f"weights file {path} does not match the network: {key} has shape {got}, expected {tuple(val.shape)}"
             )
-    module.load_state_dict(state, strict=True)
-    return module
+        t = state[key]
+        # a float parameter may come in another float precision (it is cast); anything else would be cast silently
+        same_kind = t.is_floating_point() if val.is_floating_point() else t.dtype == val.dtype
+        if t.layout != torch.strided or t.is_quantized or t.device.type == "meta" or not same_kind:
+            raise StereoKitError(f"weights file {path}: {key} is a {t.dtype} tensor ({t.layout}, on {t.device}); "
+                                 f"expected dense {val.dtype} values")
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise StereoKitError(f"weights file {path}: {key} holds NaN or infinite values")
+
+
+@contextmanager
+def restoring(path: str | os.PathLike) -> Iterator[None]:
+    """Around the restore of a training checkpoint's state: a field that is missing or of the wrong type or shape
+    (a damaged or hand-edited file) raises StereoKitError naming the file, not a KeyError from deep inside."""
+    try:
+        yield
+    except StereoKitError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as exc:
+        raise StereoKitError(f"--resume: {path} is a damaged checkpoint ({type(exc).__name__}: {exc})") from None
+
+
+def check_resumed_iteration(start, history, path: str | os.PathLike) -> None:
+    """The iteration and history a checkpoint resumes from must be a count >= 0 and a list."""
+    if isinstance(start, bool) or not isinstance(start, int) or start < 0 or not isinstance(history, list):
+        raise StereoKitError(f"--resume: {path} is a damaged checkpoint (iteration {start!r}, history of type "
+                             f"{type(history).__name__})")
 
 
 NETWORKS = {"mccnn": "MC-CNN", "gcnet": "GC-Net"}

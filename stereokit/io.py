@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from .errors import StereoKitError
-from .pair import Calibration, check_image, to_uint8
+from .pair import Calibration, as_mask, check_image, to_uint8
 
 PathLike = str | os.PathLike
 
@@ -42,13 +42,23 @@ os.umask(_UMASK)
 
 def _existing_file(path: PathLike, what: str) -> Path:
     path = Path(path)
-    if not path.exists():
-        raise StereoKitError(f"{what} not found: {path}")
-    if not path.is_file():
-        raise StereoKitError(f"{what} is not a file: {path}")
-    if path.stat().st_size == 0:
-        raise StereoKitError(f"{what} is empty: {path}")
+    try:
+        if not path.exists():
+            raise StereoKitError(f"{what} not found: {path}")
+        if not path.is_file():
+            raise StereoKitError(f"{what} is not a file: {path}")
+        if path.stat().st_size == 0:
+            raise StereoKitError(f"{what} is empty: {path}")
+    except OSError as exc:
+        raise StereoKitError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
     return path
+
+
+def _read_bytes(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise StereoKitError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
 
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -59,7 +69,7 @@ _JPEG_START, _JPEG_END = b"\xff\xd8", b"\xff\xd9"
 def _decode_file(path: Path, what: str) -> np.ndarray:
     """Decode an image file with OpenCV, refusing truncated PNG and JPEG first: libjpeg returns a truncated JPEG
     half grey with only a warning on stderr (a silent wrong answer), libpng prints its own error line."""
-    data = path.read_bytes()
+    data = _read_bytes(path, what)
     # Bytes after IEND (padding some writers add) are legal for decoders; a missing IEND means a truncated file.
     if data.startswith(_PNG_SIGNATURE) and _PNG_END not in data[-4096:]:
         raise StereoKitError(f"truncated PNG {what} (no IEND chunk at its end): {path}")
@@ -141,6 +151,10 @@ def read_image(path: PathLike) -> np.ndarray:
     """Read an image as uint8/uint16, gray (H, W) or RGB (H, W, 3); a missing or undecodable file raises."""
     path = _existing_file(path, "image file")
     img = _decode_file(path, "image")
+    if img.dtype not in (np.uint8, np.uint16):
+        raise StereoKitError(f"image {path} has pixel type {img.dtype}; expected 8 or 16 bits per channel")
+    if img.ndim == 3 and img.shape[2] not in (1, 3, 4):
+        raise StereoKitError(f"image {path} has {img.shape[2]} channels; expected gray, RGB or RGBA")
     if img.ndim == 3:
         if img.shape[2] == 1:
             img = img[:, :, 0]
@@ -185,7 +199,7 @@ _PFM_TOKEN = re.compile(rb"\S+")
 def read_pfm(path: PathLike) -> np.ndarray:
     """Read a PFM file: float32 (H, W) for "Pf" or (H, W, 3) for "PF", top row first, raw values (inf kept)."""
     path = _existing_file(path, "PFM file")
-    data = path.read_bytes()
+    data = _read_bytes(path, "PFM file")
     tokens = []
     pos = 0
     while len(tokens) < 4:
@@ -216,6 +230,9 @@ def read_pfm(path: PathLike) -> np.ndarray:
     count = width * height * channels
     need = count * 4
     have = len(data) - pos
+    if have > need:
+        raise StereoKitError(f"PFM file {path} holds {have - need} bytes more than its header's {width}x{height}x"
+                             f"{channels} floats (header and data disagree)")
     if have < need:
         raise StereoKitError(f"truncated PFM file {path}: {width}x{height}x{channels} floats need {need} bytes, "
                              f"found {max(have, 0)}")
@@ -317,27 +334,36 @@ def middlebury_gt_scale(scene: str, width: int, height: int, layout: str) -> int
     return 8
 
 
+def _gray_uint8(img: np.ndarray, path: PathLike, what: str) -> np.ndarray:
+    """An 8-bit gray image (gray stored as RGB/RGBA taken as gray); else StereoKitError: a 16-bit or colour file
+    here would be read with the wrong scale or channel."""
+    if img.dtype != np.uint8:
+        raise StereoKitError(f"{what} {path} is {img.dtype}; expected an 8-bit gray image")
+    if img.ndim == 3:
+        if not all(np.array_equal(img[..., 0], img[..., c]) for c in (1, 2)):
+            raise StereoKitError(f"{what} {path} is a colour image; expected gray (or gray stored as RGB)")
+        img = img[..., 0]
+    return img
+
+
 def read_middlebury_gt(path: PathLike, scale: float) -> np.ndarray:
-    """Middlebury GT: an 8-bit PNG/PGM divided by `scale` (0 -> NaN; RGB copies use channel 0), or a PFM (inf ->
-    NaN, `scale` ignored)."""
+    """Middlebury GT: an 8-bit gray PNG/PGM (gray stored as RGB accepted) divided by `scale` (0 -> NaN), or a PFM
+    (inf -> NaN, `scale` ignored)."""
     if Path(path).suffix.lower() == ".pfm":
         return _pfm_disparity(path)
-    if not scale or scale <= 0:
-        raise StereoKitError(f"Middlebury GT scale must be positive, got {scale!r} (for {path})")
-    img = read_image(path)
-    if img.ndim == 3:
-        img = img[:, :, 0]
+    if isinstance(scale, bool) or not isinstance(scale, (int, float, np.number)) or not (0 < scale < np.inf):
+        raise StereoKitError(f"Middlebury GT scale must be a positive number, got {scale!r} (for {path})")
+    img = _gray_uint8(read_image(path), path, "Middlebury 2001-2006 GT")
     disp = img.astype(np.float32) / np.float32(scale)
     disp[img == 0] = np.nan
     return disp
 
 
-def read_mask(path: PathLike, value: int = 255) -> np.ndarray:
-    """Boolean mask `image == value` (Middlebury/ETH3D mask0nocc.png: 255 non-occluded, 128 occluded, 0 invalid)."""
-    img = read_image(path)
-    if img.ndim == 3:
-        img = img[:, :, 0]
-    return img == value
+def read_mask(path: PathLike) -> np.ndarray:
+    """Boolean non-occlusion mask from an 8-bit image (Middlebury/ETH3D mask0nocc.png: 255 non-occluded, 128
+    occluded, 0 invalid; 0/1 images are read as booleans); any other value raises, naming the file."""
+    img = _gray_uint8(read_image(path), path, "mask")
+    return as_mask(img, img.shape, f"mask file {path}:", middlebury=True)
 
 
 def _parse_calib_value(text: str):
@@ -360,7 +386,7 @@ def read_calib(path: PathLike) -> dict:
     0 0 1]` become 3x3 float arrays, numbers int or float, anything else stays a string."""
     path = _existing_file(path, "calibration file")
     try:
-        text = path.read_text(encoding="utf-8", errors="strict")
+        text = path.read_text(encoding="utf-8-sig", errors="strict")
     except (UnicodeDecodeError, OSError) as exc:
         raise StereoKitError(f"cannot read calibration file {path}: {exc}") from None
     calib = {}
@@ -371,6 +397,8 @@ def read_calib(path: PathLike) -> dict:
         key, sep, value = line.partition("=")
         if not sep or not key.strip():
             raise StereoKitError(f"bad line {n} in calibration file {path}: {line[:60]!r} (expected key=value)")
+        if key.strip() in calib:
+            raise StereoKitError(f"calibration file {path} sets {key.strip()!r} twice (line {n})")
         try:
             calib[key.strip()] = _parse_calib_value(value)
         except ValueError as exc:
@@ -387,10 +415,15 @@ def calibration_from_calib(calib: dict, path: PathLike = "calib.txt") -> Calibra
     if not isinstance(baseline, (int, float)):
         raise StereoKitError(f"calibration {path} has no numeric baseline")
     doffs = calib.get("doffs")
-    if not isinstance(doffs, (int, float)):
+    if doffs is None:
         cam1 = calib.get("cam1")
         doffs = float(cam1[0, 2] - cam0[0, 2]) if isinstance(cam1, np.ndarray) and cam1.shape == (3, 3) else 0.0
-    return Calibration(focal=float(cam0[0, 0]), baseline=float(baseline), doffs=float(doffs))
+    elif not isinstance(doffs, (int, float)):
+        raise StereoKitError(f"calibration {path}: doffs {doffs!r} is not a number")
+    try:
+        return Calibration(focal=float(cam0[0, 0]), baseline=float(baseline), doffs=float(doffs))
+    except StereoKitError as exc:
+        raise StereoKitError(f"{path}: {exc}") from None
 
 
 # ---------------------------------------------------------------- by suffix
@@ -424,9 +457,18 @@ def read_disparity(path: PathLike) -> np.ndarray:
                 mapped.close()
             raise StereoKitError(f"{path} does not hold a real 2-D disparity array (got "
                                  f"{getattr(mapped, 'shape', '?')}, {getattr(mapped, 'dtype', '?')})")
+        expected = mapped.offset + mapped.nbytes if isinstance(mapped, np.memmap) else None
+        if expected is not None and path.stat().st_size != expected:
+            raise StereoKitError(f"{path} holds {path.stat().st_size - expected} bytes more than its header's "
+                                 f"{mapped.shape} {mapped.dtype} array (header and data disagree)")
+        if mapped.dtype.kind not in "iuf":
+            raise StereoKitError(f"{path} holds {mapped.dtype} values, not disparities")
         if mapped.size == 0:
             raise StereoKitError(f"{path} holds an empty disparity array (shape {mapped.shape})")
-        arr = np.array(mapped, dtype=np.float32)
+        with np.errstate(over="ignore"):
+            arr = np.array(mapped, dtype=np.float32)
+        if np.isinf(arr).sum() > np.isinf(mapped).sum():
+            raise StereoKitError(f"{path} holds values beyond float32's range (max {np.nanmax(np.abs(mapped)):g})")
         arr[~np.isfinite(arr)] = np.nan
         return arr
     raise StereoKitError(f"unknown disparity file type {suffix or '(none)'!r} for {path}; use one of "

@@ -21,6 +21,15 @@ class Calibration:
     baseline: float
     doffs: float = 0.0
 
+    def __post_init__(self) -> None:
+        # a zero, negative or non-finite focal or baseline would give NaN or infinite depths without a word
+        for name, positive in (("focal", True), ("baseline", True), ("doffs", False)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or not np.isfinite(v) \
+                    or (positive and v <= 0):
+                raise StereoKitError(f"calibration {name} must be a finite{' positive' if positive else ''} number, "
+                                     f"got {v!r}")
+
     def depth(self, disparity: np.ndarray) -> np.ndarray:
         """Depth `f * B / (d + doffs)` in the baseline's unit; NaN where the disparity is invalid or d + doffs <= 0."""
         d = np.asarray(disparity, dtype=np.float64) + self.doffs

@@ -554,6 +554,37 @@ def test_sidecars_of_the_old_format_are_stale(tmp_path):
     assert json.loads(side_path.read_text())["format"] == 2
 
 
+@pytest.mark.parametrize("field, value", [("seconds", "abc"), ("seconds", -5), ("seconds", True),
+                                          ("peak_mb", "abc"), ("peak_mb", [1, 2]), ("cpu_seconds", {})])
+def test_a_sidecar_with_damaged_timings_is_stale(tmp_path, field, value):
+    compare(tmp_path, report=False, methods=["test-noisy"])
+    name = open_dataset(DATASET).names[0]
+    side_path = pred_path(tmp_path, "test-noisy", "synthetic-2", name).with_suffix(".json")
+    side_path.write_text(json.dumps(dict(json.loads(side_path.read_text()), **{field: value})))
+    results = compare(tmp_path, report=False, methods=["test-noisy"])  # used to crash, or copy the value
+    assert CALLS["noisy"] == 3
+    timing = results["methods"]["test-noisy"]["datasets"]["synthetic-2"]["pairs"][name]
+    assert not timing["cached"] and timing["seconds"] >= 0
+
+
+@pytest.mark.parametrize("text", ['{"seconds": "x"}', '{"seconds": NaN}', '{"crop": "all"}', "[" * 100000 + "]" * 100000])
+def test_a_damaged_warmup_record_is_forgotten_not_reported(tmp_path, text):
+    compare(tmp_path, report=False, methods=["test-noisy"])
+    (tmp_path / "pred" / "test-noisy" / "warmup.json").write_text(text)
+    results = compare(tmp_path, report=False, methods=["test-noisy"])  # every prediction cached: no new warm-up
+    assert CALLS["noisy"] == 2
+    assert results["methods"]["test-noisy"]["warmup"] is None
+    assert load_results(tmp_path)["methods"]["test-noisy"]["warmup"] is None
+
+
+def test_a_sidecar_nested_too_deep_for_the_json_parser_is_stale(tmp_path):
+    compare(tmp_path, report=False, methods=["test-noisy"])
+    name = open_dataset(DATASET).names[0]
+    pred_path(tmp_path, "test-noisy", "synthetic-2", name).with_suffix(".json").write_text("[" * 100000 + "]" * 100000)
+    compare(tmp_path, report=False, methods=["test-noisy"])  # used to raise RecursionError
+    assert CALLS["noisy"] == 3
+
+
 def test_a_prediction_file_not_described_by_its_sidecar_is_recomputed(tmp_path):
     compare(tmp_path, report=False, methods=["test-noisy"])
     name = open_dataset(DATASET).names[0]
@@ -911,3 +942,11 @@ def test_a_failed_run_records_the_matchers_own_error(shared):
     assert fail["stage"] == "run"
     assert fail["message"] == "RuntimeError: flaky matcher gave up on <this> & that pair"
     assert "flaky_matcher" in fail["traceback"]
+
+
+def test_results_file_nested_too_deep_for_the_json_parser_is_named(tmp_path):
+    from stereokit.errors import StereoKitError
+
+    (tmp_path / "results.json").write_text("[" * 100000 + "]" * 100000)
+    with pytest.raises(StereoKitError, match=r"results\.json is not valid JSON"):
+        load_results(tmp_path)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import cv2
 import numpy as np
 import pytest
@@ -857,3 +859,137 @@ def test_kitti2015_obj_map_every_object_index_is_foreground(tmp_path):
     _write_u8(tmp_path / "obj_map" / "000000_10.png", [[0, 1, 2, 0], [5, 0, 0, 1]])
     q = open_dataset(f"kitti2015:{tmp_path}")[0]
     assert q.fg.tolist() == [[False, True, True, False], [True, False, False, True]]
+
+
+# ------------------------------------------------------------------ damaged or inconsistent files (named, not used)
+
+def _one_2014(tmp_path, calib_text=None):
+    scene = tmp_path / "mb" / "Piano"
+    _write_2014(scene, _scene(5))
+    if calib_text is not None:
+        (scene / "calib.txt").write_text(calib_text)
+    return scene
+
+
+_CALIB = "cam0=[100.5 0 30; 0 100.5 20; 0 0 1]\ncam1=[100.5 0 33; 0 100.5 20; 0 0 1]\nbaseline=50.25\n"
+
+
+@pytest.mark.parametrize("extra, words", [
+    ("ndisp=inf\n", "ndisp inf is not a positive integer"),
+    ("ndisp=0\n", "ndisp 0 is not a positive integer"),
+    ("ndisp=16.9\n", "ndisp 16.9 is not a positive integer"),
+    ("ndisp=16\nndisp=32\n", "sets 'ndisp' twice"),
+    ("doffs=abc\n", "doffs 'abc' is not a number"),
+])
+def test_middlebury_calib_values_that_cannot_be_meant_raise_naming_the_file(tmp_path, extra, words):
+    scene = _one_2014(tmp_path, _CALIB + extra)
+    with pytest.raises(StereoKitError, match=rf"calib\.txt.*{words}|{words}.*calib\.txt"):
+        open_dataset(f"middlebury:{scene}")[0]
+
+
+@pytest.mark.parametrize("baseline", ["0", "-50", "nan", "inf"])
+def test_middlebury_calib_baseline_must_be_positive_and_finite(tmp_path, baseline):
+    scene = _one_2014(tmp_path, _CALIB.replace("baseline=50.25", f"baseline={baseline}"))
+    with pytest.raises(StereoKitError, match=r"calib\.txt: calibration baseline must be a finite positive number"):
+        open_dataset(f"middlebury:{scene}")[0]
+
+
+def test_middlebury_calib_with_a_utf8_byte_order_mark_is_read(tmp_path):
+    scene = _one_2014(tmp_path)
+    (scene / "calib.txt").write_bytes(b"\xef\xbb\xbf" + (scene / "calib.txt").read_bytes())
+    assert open_dataset(f"middlebury:{scene}")[0].calib.focal == 100.5
+
+
+def _one_2006(tmp_path, h=30, w=90):
+    p = _scene(6, h=h, w=w, max_disp=12)
+    v = tmp_path / "mb2006" / "Wood"
+    write_image(v / "view1.png", p.left)
+    write_image(v / "view5.png", p.right)
+    _write_u8(v / "disp1.png", p.gt * 2)
+    _write_u8(v / "disp5.png", p.meta["gt_right"] * 2)
+    return v, p
+
+
+def test_middlebury_dmin_must_hold_one_number(tmp_path):
+    v, _ = _one_2006(tmp_path)
+    (v / "dmin.txt").write_text("229\n")
+    assert open_dataset(f"middlebury:{v}")[0].meta["dmin"] == 229.0
+    for text in ("garbage\n", "", "12 abc 99\n", "nan\n"):
+        (v / "dmin.txt").write_text(text)
+        with pytest.raises(StereoKitError, match=r"dmin\.txt does not hold one finite number"):
+            open_dataset(f"middlebury:{v}")[0]
+
+
+def test_middlebury_right_view_gt_of_another_size_raises(tmp_path):
+    v, p = _one_2006(tmp_path)
+    _write_u8(v / "disp5.png", np.pad(p.meta["gt_right"] * 2, ((0, 0), (0, 5))))
+    with pytest.raises(StereoKitError, match=r"right-view ground truth .*disp5\.png is 95x30, images are 90x30"):
+        open_dataset(f"middlebury:{v}")[0]
+
+
+def test_middlebury_16_bit_or_colour_gt_is_refused_not_rescaled(tmp_path):
+    v, p = _one_2006(tmp_path)
+    cv2.imwrite(str(v / "disp1.png"), (p.gt * 2 * 256).astype(np.uint16))  # 8-bit scale applied to 16-bit data
+    with pytest.raises(StereoKitError, match=r"disp1\.png is uint16; expected an 8-bit gray image"):
+        open_dataset(f"middlebury:{v}")[0]
+    colour = np.dstack([p.gt * 2, p.gt * 2, np.zeros_like(p.gt)])
+    _write_u8(v / "disp1.png", colour)
+    with pytest.raises(StereoKitError, match=r"disp1\.png is a colour image"):
+        open_dataset(f"middlebury:{v}")[0]
+
+
+@pytest.mark.parametrize("values, expected", [((0, 1), "booleans"), ((0, 255), "255 only"), ((3, 200), None)])
+def test_middlebury_mask_values_are_validated(tmp_path, values, expected):
+    scene = _one_2014(tmp_path)
+    p = _scene(5)
+    _write_u8(scene / "mask0nocc.png", np.where(p.nonocc, values[1], values[0]))
+    if expected is None:
+        with pytest.raises(StereoKitError, match=r"mask0nocc\.png.*values 3, 200"):
+            open_dataset(f"middlebury:{scene}")[0]
+    else:  # a 0/1 mask used to read as all occluded (only 255 counted)
+        np.testing.assert_array_equal(open_dataset(f"middlebury:{scene}")[0].nonocc, p.nonocc)
+
+
+def test_loader_errors_from_the_pair_checks_name_the_scene(tmp_path):
+    scene = _one_2014(tmp_path)
+    write_image(scene / "im1.png", _scene(5, w=60).right)
+    with pytest.raises(StereoKitError, match=rf"Middlebury scene {scene}: left and right images differ in size"):
+        open_dataset(f"middlebury:{scene}")[0]
+    root = tmp_path / "kitti"
+    _write_kitti(root, 2015, frames=("000000",))
+    write_kitti_disparity(root / "disp_occ_0" / "000000_10.png", np.ones((30, 70), np.float32))
+    with pytest.raises(StereoKitError, match=r"KITTI .*frame 000000_10 \(.*image_2/000000_10\.png.*\): .*shape"):
+        open_dataset(f"kitti2015:{root}")[0]
+
+
+@pytest.mark.parametrize("text, words", [
+    ("garbage\n", "has no P_rect_02 or P_rect_03 line"),
+    ("P_rect_02: 1 2 3\nP_rect_03: 1 2 3\n", "P_rect_02 is not 12 numbers"),
+    ("P_rect_02: 721.5 0 609.6 44.86 0 721.5 172.9 0.2164 0 0 1 0.002746\n" * 2, "has P_rect_02 twice"),
+    ("P_rect_02: 721.5 0 609.6 44.86 0 721.5 172.9 0.2164 0 0 1 0.002746\n"
+     "P_rect_03: 721.5 0 609.6 44.86 0 721.5 172.9 0.2164 0 0 1 0.002746\n", "baseline must be a finite positive"),
+    ("P_rect_02: nan 0 609.6 44.86 0 721.5 172.9 0.2164 0 0 1 0.002746\n"
+     "P_rect_03: 721.5 0 609.6 -339.5 0 721.5 172.9 2.2 0 0 1 0.002729\n", "focal must be a finite positive"),
+])
+def test_kitti_calibration_file_that_cannot_be_used_raises_naming_it(tmp_path, text, words):
+    root = tmp_path / "kitti"
+    _write_kitti(root, 2015, frames=("000000",))
+    (root / "calib_cam_to_cam" / "000000.txt").write_text(text)
+    with pytest.raises(StereoKitError, match=rf"calib_cam_to_cam/000000\.txt.*{words}"):
+        open_dataset(f"kitti2015:{root}")[0]
+
+
+def test_sceneflow_unreadable_folder_raises_instead_of_shrinking_the_set(tmp_path, monkeypatch):
+    import stereokit.datasets.sceneflow as sf
+
+    _write_sceneflow(tmp_path)
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if str(path).endswith("TEST"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(sf.os, "scandir", scandir)
+    with pytest.raises(StereoKitError, match=r"cannot list Scene Flow folder .*TEST: Permission denied"):
+        open_dataset(f"sceneflow:{tmp_path}")

@@ -249,12 +249,16 @@ def test_shipped_weights_load_safely_and_beat_a_random_network(tmp_path):
     assert trained < 0.5 * random, (trained, random)
 
 
+def _tiny_training_args(run):
+    return ["--dataset", "synthetic:2:7", "--val", "none", "--crop", "32", "64", "--batch", "1", "--run", str(run),
+            "--ckpt-every", "1", "--no-progress", "--seed", "3"]
+
+
 def test_train_cli_checkpoints_resume_and_weights(tmp_path):
     from learned.gcnet.train import main
 
     run = tmp_path / "run"
-    common = ["--dataset", "synthetic:2:7", "--val", "none", "--crop", "32", "64", "--batch", "1", "--run", str(run),
-              "--ckpt-every", "1", "--no-progress", "--seed", "3"]
+    common = _tiny_training_args(run)
     assert main(common + ["--iters", "2"]) == 0
     ckpt = torch.load(run / "last.pt", weights_only=True)
     assert ckpt["iteration"] == 2 and set(ckpt) >= {"model", "optimizer", "rng", "iteration", "config"}
@@ -651,3 +655,47 @@ def test_init_starts_training_from_the_given_weights(tmp_path):
     got = load_weights(tmp_path / "run" / "weights.pt")
     for (name, p), q in zip(start.named_parameters(), got.parameters()):
         torch.testing.assert_close(q, p, rtol=0, atol=1e-20, msg=name)  # a zero bias moves by ~1e-29
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"features": "8"}, "features must be an integer >= 1, got '8'"),
+    ({"features": -8}, "features must be an integer >= 1"),
+    ({"volume_channels": "8,16"}, "volume_channels must be a list of integers"),
+    ({"max_disp": True}, "max_disp must be an integer"),
+])
+def test_weights_config_with_wrong_types_raises_naming_the_file(tiny_weights, tmp_path, change, words):
+    obj = torch.load(tiny_weights, weights_only=True)
+    obj["config"] = {**obj["config"], **change}
+    torch.save(obj, tmp_path / "cfg.pt")
+    with pytest.raises(StereoKitError, match=rf"cfg\.pt: bad GCNet config .*{words}"):
+        load_weights(tmp_path / "cfg.pt")
+
+
+def test_weights_config_asking_for_a_huge_network_is_refused_before_allocating(tiny_weights, tmp_path):
+    obj = torch.load(tiny_weights, weights_only=True)
+    for features, words in ((10**5, " does not match the network"), (10**9, ": GCNet config .* describes no network")):
+        obj["config"] = {**obj["config"], "features": features}  # >= 10**10 floats if it were built
+        torch.save(obj, tmp_path / "huge.pt")
+        with pytest.raises(StereoKitError, match=rf"huge\.pt{words}"):
+            load_weights(tmp_path / "huge.pt")
+    sd = dict(obj["state_dict"])
+    key = next(k for k, v in sd.items() if v.is_floating_point())
+    sd[key] = torch.full_like(sd[key], float("inf"))
+    torch.save({**torch.load(tiny_weights, weights_only=True), "state_dict": sd}, tmp_path / "inf.pt")
+    with pytest.raises(StereoKitError, match=rf"inf\.pt: {key} holds NaN or infinite values"):
+        load_weights(tmp_path / "inf.pt")
+
+
+def test_resume_from_a_damaged_checkpoint_names_it(tmp_path):
+    from learned.gcnet.train import main
+
+    run = tmp_path / "run"
+    common = _tiny_training_args(run)
+    assert main(common + ["--iters", "1"]) == 0
+    good = torch.load(run / "last.pt", weights_only=True)
+    for change in (lambda c: c.pop("rng"), lambda c: c.update(sampler_rng="{"), lambda c: c.update(iteration="x")):
+        ck = dict(good)
+        change(ck)
+        torch.save(ck, run / "last.pt")
+        with pytest.raises(StereoKitError, match=r"--resume: .*last\.pt is a damaged checkpoint"):
+            main(common + ["--iters", "2", "--resume", str(run / "last.pt")])

@@ -432,3 +432,81 @@ def test_middlebury_2005_2006_scale_over_the_published_widths():
         assert middlebury_gt_scale("Scene", width, height, "view1") == scale, (width, height)
     # tsukuba is told by its 384x288 size too, whatever the folder is called ("head and lamp")
     assert middlebury_gt_scale("head_and_lamp", 384, 288, "im2") == 16
+
+
+# ---------------------------------------------------------------- crafted and damaged files
+
+def test_image_with_two_channels_is_refused_naming_it(tmp_path):
+    pam = b"P7\nWIDTH 2\nHEIGHT 2\nDEPTH 2\nMAXVAL 255\nTUPLTYPE GRAYSCALE_ALPHA\nENDHDR\n" + bytes(8)
+    (tmp_path / "ga.pam").write_bytes(pam)
+    with pytest.raises(StereoKitError, match=r"ga\.pam has 2 channels; expected gray, RGB or RGBA"):
+        read_image(tmp_path / "ga.pam")
+
+
+def test_unreadable_file_is_a_stereokit_error(tmp_path, monkeypatch):
+    write_image(tmp_path / "a.png", np.zeros((4, 4), np.uint8))
+    write_pfm(tmp_path / "d.pfm", np.zeros((4, 4), np.float32))
+
+    def denied(self):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(type(tmp_path), "read_bytes", denied)
+    for reader, name in ((read_image, "a.png"), (read_pfm, "d.pfm")):
+        with pytest.raises(StereoKitError, match=rf"cannot read .*{name}: Permission denied"):
+            reader(tmp_path / name)
+
+
+def test_pfm_with_more_data_than_its_header_is_refused(tmp_path):
+    data = np.arange(12, dtype="<f4").tobytes()
+    (tmp_path / "long.pfm").write_bytes(b"Pf\n2 2\n-1.0\n" + data)  # a 4x3 map under a 2x2 header
+    with pytest.raises(StereoKitError, match=r"long\.pfm holds 32 bytes more than its header's 2x2x1 floats"):
+        read_pfm(tmp_path / "long.pfm")
+    (tmp_path / "shifted.pfm").write_bytes(b"Pf\n4 3\n-1.0\n\n" + data)  # one separator too many: data off by a byte
+    with pytest.raises(StereoKitError, match=r"shifted\.pfm holds 1 bytes more"):
+        read_disparity(tmp_path / "shifted.pfm")
+    (tmp_path / "ok.pfm").write_bytes(b"Pf\r\n4 3\r\n-1.0\r\n" + data)  # Windows line ends stay fine
+    np.testing.assert_array_equal(read_pfm(tmp_path / "ok.pfm"), np.arange(12, dtype=np.float32).reshape(3, 4)[::-1])
+
+
+def test_npy_disparity_with_trailing_bytes_out_of_range_values_or_non_numbers_is_refused(tmp_path):
+    np.save(tmp_path / "d.npy", np.ones((3, 3), np.float32))
+    (tmp_path / "long.npy").write_bytes((tmp_path / "d.npy").read_bytes() + b"\x00" * 8)
+    with pytest.raises(StereoKitError, match=r"long\.npy holds 8 bytes more than its header's"):
+        read_disparity(tmp_path / "long.npy")
+    np.save(tmp_path / "big.npy", np.full((2, 2), 1e300))  # NaN (invalid) after the float32 cast, silently
+    with pytest.raises(StereoKitError, match=r"big\.npy holds values beyond float32's range"):
+        read_disparity(tmp_path / "big.npy")
+    np.save(tmp_path / "td.npy", np.ones((2, 2), "timedelta64[s]"))
+    with pytest.raises(StereoKitError, match=r"td\.npy (holds timedelta64|does not hold a real)"):
+        read_disparity(tmp_path / "td.npy")
+    inf = np.full((2, 2), np.inf)  # inf itself stays "invalid", as in PFM
+    np.save(tmp_path / "inf.npy", inf)
+    assert np.isnan(read_disparity(tmp_path / "inf.npy")).all()
+
+
+def test_mask_file_values_are_checked_and_0_1_masks_read_as_booleans(tmp_path):
+    from stereokit.io import read_mask
+
+    m = np.array([[0, 1], [1, 0]], np.uint8)
+    write_image(tmp_path / "01.png", m)
+    np.testing.assert_array_equal(read_mask(tmp_path / "01.png"), m == 1)
+    write_image(tmp_path / "mb.png", m * 127 + 128)  # 128 occluded, 255 non-occluded
+    np.testing.assert_array_equal(read_mask(tmp_path / "mb.png"), m == 1)
+    write_image(tmp_path / "odd.png", m * 7)
+    with pytest.raises(StereoKitError, match=r"odd\.png.*values 0, 7"):
+        read_mask(tmp_path / "odd.png")
+    write_image(tmp_path / "wide.png", m.astype(np.uint16) * 65535)
+    with pytest.raises(StereoKitError, match=r"wide\.png is uint16"):
+        read_mask(tmp_path / "wide.png")
+
+
+def test_calibration_refuses_values_that_give_no_depth():
+    from stereokit import Calibration
+
+    for kw, name in ((dict(focal=0.0, baseline=1.0), "focal"), (dict(focal=1.0, baseline=-1.0), "baseline"),
+                     (dict(focal=1.0, baseline=np.nan), "baseline"), (dict(focal=1.0, baseline=1.0, doffs=np.inf),
+                                                                    "doffs")):
+        with pytest.raises(StereoKitError, match=f"calibration {name} must be a finite"):
+            Calibration(**kw)
+    with pytest.raises(StereoKitError, match=r"x/calib\.txt: calibration baseline"):
+        calibration_from_calib({"cam0": np.eye(3), "baseline": 0}, "x/calib.txt")

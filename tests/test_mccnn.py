@@ -1211,3 +1211,63 @@ def test_held_out_spellings_with_two_suffix_letters_or_separated_digits():
     for name in ("TEDDYHL", "artql", "wood2hq", "Wood_2", "wood-2", "Wood 2"):
         assert is_held_out(name), name
     assert not is_held_out("Wood_1") and not is_held_out("artworkq")
+
+
+# ------------------------------------------------------------------------------------ damaged weights and checkpoints
+
+def _exported(tmp_path, name, state=None, **fields):
+    obj = {"format": "stereokit-mccnn-1", "arch": "fast", "setting": "middlebury", "in_channels": 1,
+           "state_dict": FastNet("middlebury").state_dict() if state is None else state}
+    obj.update(fields)
+    path = tmp_path / name
+    torch.save(obj, path)
+    return path
+
+
+def test_weights_with_unusable_values_or_metadata_raise_naming_the_file(tmp_path):
+    from learned.mccnn.weights import model_from_file
+
+    sd = FastNet("middlebury").state_dict()
+    cases = {
+        "nan.pt": ({**sd, "tower.0.bias": torch.full_like(sd["tower.0.bias"], float("nan"))}, {},
+                   "tower.0.bias holds NaN or infinite values"),
+        "complex.pt": ({**sd, "tower.0.bias": sd["tower.0.bias"].to(torch.complex64)}, {},
+                       "tower.0.bias is a torch.complex64 tensor"),
+        "ints.pt": ({**sd, "tower.0.bias": sd["tower.0.bias"].to(torch.int64)}, {}, "tower.0.bias is a torch.int64"),
+        "sparse.pt": ({**sd, "tower.0.bias": sd["tower.0.bias"].to_sparse()}, {}, "tower.0.bias is a torch.float32"),
+        "channels.pt": (None, {"in_channels": "abc"}, "in_channels 'abc'"),
+        "colour.pt": (None, {"in_channels": 3}, "in_channels 3; MC-CNN matches gray images"),
+        "setting.pt": (None, {"setting": ["x"]}, r"its setting \['x'\] is not a name"),
+        "keys.pt": ({1: torch.zeros(1)}, {}, "holds no state_dict of tensors"),
+    }
+    for name, (state, fields, words) in cases.items():
+        with pytest.raises(StereoKitError, match=rf"{name}.*{words}"):
+            model_from_file(_exported(tmp_path, name, state, **fields))
+    half = _exported(tmp_path, "half.pt", {k: v.half() for k, v in sd.items()})  # another float precision is cast
+    assert model_from_file(half).tower[0].weight.dtype == torch.float32
+
+
+def test_weights_file_with_a_flipped_byte_is_refused_by_its_checksum(tmp_path):
+    from learned.mccnn.weights import model_from_file
+
+    good = _exported(tmp_path, "good.pt").read_bytes()
+    raw = bytearray(good)
+    at = good.index(b"data/0") + 200  # inside the first tensor record, stored uncompressed
+    raw[at] ^= 0xFF
+    (tmp_path / "flipped.pt").write_bytes(bytes(raw))
+    with pytest.raises(StereoKitError, match=r"flipped\.pt is corrupt: its record .* fails its checksum"):
+        model_from_file(tmp_path / "flipped.pt")
+
+
+def test_resume_from_a_damaged_checkpoint_names_it(monkeypatch, tmp_path):
+    args = ["--batch-size", "8", "--iterations", "2", "--validate-every", "100", "--seed", "1"]
+    _toy_training(monkeypatch, tmp_path, args)
+    good = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    for name, change in (("no rng", lambda c: c.pop("rng")), ("bad history", lambda c: c.update(history="{bad")),
+                         ("bad sampler", lambda c: c.update(sampler="zzz")),
+                         ("negative iteration", lambda c: c.update(iteration=-5))):
+        ck = dict(good)
+        change(ck)
+        torch.save(ck, tmp_path / "checkpoint.pt")
+        with pytest.raises(StereoKitError, match=r"--resume: .*checkpoint\.pt is a damaged checkpoint"):
+            _toy_training(monkeypatch, tmp_path, ["--iterations", "4", "--resume"])

@@ -34,7 +34,17 @@ class GCNetConfig:
     in_channels: int = 3
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "volume_channels", tuple(int(c) for c in self.volume_channels))
+        def count(name: str, v, least: int) -> int:
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < least:
+                raise StereoKitError(f"GCNetConfig.{name} must be an integer >= {least}, got {v!r}")
+            return int(v)
+
+        for name, least in (("features", 1), ("res_blocks", 0), ("max_disp", 1), ("in_channels", 1)):
+            object.__setattr__(self, name, count(name, getattr(self, name), least))
+        if isinstance(self.volume_channels, (str, bytes)) or not isinstance(self.volume_channels, (list, tuple)):
+            raise StereoKitError(f"GCNetConfig.volume_channels must be a list of integers, got {self.volume_channels!r}")
+        object.__setattr__(self, "volume_channels",
+                           tuple(count("volume_channels", c, 1) for c in self.volume_channels))
         if len(self.volume_channels) < 2:
             raise StereoKitError("GCNetConfig.volume_channels needs the base width and at least one encoder level")
         if self.max_disp % self.multiple:

@@ -44,12 +44,15 @@ from ..common import (
     check_output_file,
     check_output_folder,
     check_run_folder,
+    check_resumed_iteration,
+    check_state_dict,
     checkpoint_format,
     choose_device,
     load_checkpoint,
     load_state_dict,
     merge_settings,
     open_log,
+    restoring,
     rng_state,
     save_json_atomic,
     seed_everything,
@@ -84,6 +87,13 @@ def load_weights(path: str | os.PathLike, device: str | torch.device = "cpu") ->
         cfg = GCNetConfig.from_dict(obj["config"])
     except (TypeError, StereoKitError) as exc:
         raise StereoKitError(f"{path}: bad GCNet config {obj['config']!r}: {exc}") from exc
+    try:
+        with torch.device("meta"):  # shapes first: a config asking for a huge network is refused before allocating it
+            skeleton = GCNet(cfg)
+    except (RuntimeError, ValueError, OverflowError) as exc:
+        raise StereoKitError(f"{path}: GCNet config {obj['config']!r} describes no network that can be built ({exc})"
+                             ) from None
+    check_state_dict(skeleton, obj["state_dict"], path)
     net = GCNet(cfg)
     load_state_dict(net, obj["state_dict"], path)
     return net.to(choose_device(device)).eval()
@@ -299,6 +309,7 @@ def load_resume(path: Path) -> dict:
     check_kind(ckpt, path, "gcnet", kinds=("checkpoint",), flag="--resume")
     if not isinstance(ckpt.get("config"), dict) or "model" not in ckpt or "iteration" not in ckpt:
         raise StereoKitError(f"--resume: {path} is an incomplete GC-Net checkpoint")
+    check_resumed_iteration(ckpt["iteration"], [], path)
     return ckpt
 
 
@@ -390,14 +401,16 @@ def main(argv: list[str] | None = None) -> int:
     sampler = CropSampler(sets, crop, cfg.max_disp, rng, multiple=cfg.multiple)
     start, history, losses, wall0, commands = 0, [], [], 0.0, [command]
     if ckpt:
-        load_state_dict(net, ckpt["model"], resume)
-        opt.load_state_dict(ckpt["optimizer"])
-        set_rng_state(ckpt["rng"])
-        rng.bit_generator.state = json.loads(ckpt["sampler_rng"])
-        start, history = int(ckpt["iteration"]), json.loads(ckpt["history"])
-        losses = json.loads(ckpt.get("loss_window", "[]"))
-        wall0 = float(ckpt.get("wall", 0.0))
-        commands = json.loads(ckpt.get("commands", "[]")) + [command]
+        with restoring(resume):
+            load_state_dict(net, ckpt["model"], resume)
+            opt.load_state_dict(ckpt["optimizer"])
+            set_rng_state(ckpt["rng"])
+            rng.bit_generator.state = json.loads(ckpt["sampler_rng"])
+            start, history = ckpt["iteration"], json.loads(ckpt["history"])
+            losses = json.loads(ckpt.get("loss_window", "[]"))
+            wall0 = float(ckpt.get("wall", 0.0))
+            commands = json.loads(ckpt.get("commands", "[]")) + [command]
+        check_resumed_iteration(start, history, resume)
 
     def checkpoint(it: int) -> None:
         atomic_save(

@@ -36,12 +36,14 @@ from learned.common import (
     check_options,
     check_output_file,
     check_run_folder,
+    check_resumed_iteration,
     checkpoint_format,
     choose_device,
     load_checkpoint,
     load_state_dict,
     merge_settings,
     open_log,
+    restoring,
     rng_state,
     save_json_atomic,
     seed_everything,
@@ -344,13 +346,15 @@ def main(argv: list[str] | None = None) -> int:
     start, history, wall0, commands, avg_resumed = 0, [], 0.0, [command], -1.0
     if ck is not None:
         # A different --iterations (a longer or shorter run) is allowed; the lr drop moves with it.
-        load_state_dict(model, ck["model"], ckpt_path)
-        opt.load_state_dict(ck["optimizer"])
-        set_rng_state(ck["rng"])
-        sampler.set_state(ck["sampler"])
-        start, history, wall0 = int(ck["iteration"]), json.loads(ck["history"]), float(ck["wall"])
-        commands = json.loads(ck.get("commands", "[]")) + [command]
-        avg_resumed = float(ck.get("loss_avg", -1.0))
+        with restoring(ckpt_path):
+            load_state_dict(model, ck["model"], ckpt_path)
+            opt.load_state_dict(ck["optimizer"])
+            set_rng_state(ck["rng"])
+            sampler.set_state(ck["sampler"])
+            start, history, wall0 = ck["iteration"], json.loads(ck["history"]), float(ck["wall"])
+            commands = json.loads(ck.get("commands", "[]")) + [command]
+            avg_resumed = float(ck.get("loss_avg", -1.0))
+        check_resumed_iteration(start, history, ckpt_path)
 
     def save_checkpoint(it: int, wall: float) -> None:
         atomic_save({"format": checkpoint_format("mccnn"), "model": model.state_dict(), "optimizer": opt.state_dict(),

@@ -47,14 +47,21 @@ def model_from_file(path: str | os.PathLike, arch: str | None = None, device=Non
     setting, in_ch = None, 1
     if kind == "weights" or (kind is None and "state_dict" in obj):
         state = obj.get("state_dict")
-        file_arch, setting, in_ch = obj.get("arch"), obj.get("setting"), int(obj.get("in_channels", 1))
+        file_arch, setting, in_ch = obj.get("arch"), obj.get("setting"), obj.get("in_channels", 1)
     elif kind == "checkpoint":
         state, cfg = obj.get("model"), checkpoint_config(obj, path)
         file_arch, setting = cfg.get("arch"), cfg.get("setting")
     else:
         state, file_arch = obj, None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                              for k, v in state.items()):
         raise StereoKitError(f"weights file {path} holds no state_dict of tensors")
+    for field, value in (("arch", file_arch), ("setting", setting)):
+        if value is not None and not isinstance(value, str):
+            raise StereoKitError(f"weights file {path}: its {field} {value!r} is not a name")
+    if isinstance(in_ch, bool) or not isinstance(in_ch, int) or in_ch != 1:
+        raise StereoKitError(f"weights file {path}: in_channels {in_ch!r}; MC-CNN matches gray images, as in the "
+                             "paper (1 channel)")
     if file_arch is not None and arch is not None and file_arch != arch:
         raise StereoKitError(f"weights file {path} holds MC-CNN-{file_arch} weights, not MC-CNN-{arch}")
     arch = file_arch or arch

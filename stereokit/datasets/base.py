@@ -102,6 +102,15 @@ def _subset_load(parent: Dataset, picked: tuple[int, ...], j: int) -> StereoPair
     return parent._load(picked[j])
 
 
+def pair_from_files(where: str, **fields) -> StereoPair:
+    """`StereoPair(**fields)` for data read from files; a check that fails (sizes, types, negative GT) raises with
+    `where` (the scene folder or frame file) in front, so the message names the files at fault."""
+    try:
+        return StereoPair(**fields)
+    except StereoKitError as exc:
+        raise StereoKitError(f"{where}: {exc}") from None
+
+
 def require_dir(path: str | Path, spec: str) -> Path:
     """`path` as a Path, or a `StereoKitError` naming the spec when it is not an existing folder."""
     if not str(path).strip():

@@ -26,7 +26,7 @@ import numpy as np
 from ..errors import StereoKitError
 from ..io import read_image, read_kitti_disparity
 from ..pair import Calibration, StereoPair
-from .base import Dataset, require_dir
+from .base import Dataset, pair_from_files, require_dir
 
 KITTI_MAX_DISP = 192
 
@@ -39,25 +39,38 @@ _LAYOUT = {
 }
 
 
-def read_kitti_calib(path: Path, keys: tuple[str, str]) -> Calibration | None:
-    """Focal length and baseline from two 3x4 rectified projection matrices in a KITTI calibration file."""
+def read_kitti_calib(path: Path, keys: tuple[str, str]) -> Calibration:
+    """Focal length and baseline from two 3x4 rectified projection matrices in a KITTI calibration file; a file
+    without exactly one well-formed line for each key, or with a non-positive focal or baseline, raises."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StereoKitError(f"cannot read KITTI calibration file {path}: {exc}") from None
     mats = {}
-    for line in path.read_text(errors="replace").splitlines():
+    for line in text.splitlines():
         key, sep, vals = line.partition(":")
-        if sep and key.strip() in keys:
-            try:
-                nums = [float(x) for x in vals.split()]
-            except ValueError:
-                continue
-            if len(nums) == 12:
-                mats[key.strip()] = np.array(nums).reshape(3, 4)
-    if len(mats) != 2:
-        return None
+        key = key.strip()
+        if not sep or key not in keys:
+            continue
+        if key in mats:
+            raise StereoKitError(f"KITTI calibration file {path} has {key} twice")
+        try:
+            nums = [float(x) for x in vals.split()]
+        except ValueError:
+            nums = []
+        if len(nums) != 12:
+            raise StereoKitError(f"KITTI calibration file {path}: {key} is not 12 numbers (a 3x4 projection matrix)")
+        mats[key] = np.array(nums).reshape(3, 4)
+    missing = [k for k in keys if k not in mats]
+    if missing:
+        raise StereoKitError(f"KITTI calibration file {path} has no {' or '.join(missing)} line")
     pl, pr = mats[keys[0]], mats[keys[1]]
     f = pl[0, 0]
-    if f <= 0:
-        return None
-    return Calibration(focal=float(f), baseline=float((pl[0, 3] - pr[0, 3]) / f), doffs=float(pr[0, 2] - pl[0, 2]))
+    try:
+        return Calibration(focal=float(f), baseline=float((pl[0, 3] - pr[0, 3]) / f) if f else 0.0,
+                           doffs=float(pr[0, 2] - pl[0, 2]))
+    except StereoKitError as exc:
+        raise StereoKitError(f"{path}: {exc}") from None
 
 
 def _root(path: str, spec: str, left_dirs) -> Path:
@@ -123,7 +136,8 @@ def _load_frame(dirs: tuple, frames: tuple[str, ...], i: int) -> StereoPair:
     if cpath.is_file():
         calib = read_kitti_calib(cpath, keys)
     meta = {"max_disp": KITTI_MAX_DISP, "path": str(left_dir / f"{frame}.png")}
-    return StereoPair(left=left, right=right, gt=gt, nonocc=nonocc, fg=fg, calib=calib, name=frame, meta=meta)
+    return pair_from_files(f"KITTI {left_dir.parent.name} frame {frame} ({left_dir / frame}.png and its GT)", left=left,
+                           right=right, gt=gt, nonocc=nonocc, fg=fg, calib=calib, name=frame, meta=meta)
 
 
 def kitti2012_dataset(path: str, spec: str) -> Dataset:

@@ -47,7 +47,7 @@ from ..io import (
 )
 from ..pair import StereoPair
 from ..validation import max_disp_from_gt
-from .base import Dataset, first_existing, require_dir, unique_names
+from .base import Dataset, first_existing, pair_from_files, require_dir, unique_names
 
 LR_TOLERANCE = 1.0
 
@@ -199,11 +199,14 @@ def load_scene(folder: Path, layout: str | None = None, gt_dirs: tuple[Path, ...
     if gt is not None and gt.shape != (h, w):
         raise StereoKitError(f"ground truth {gt_path} is {gt.shape[1]}x{gt.shape[0]}, images are {w}x{h}")
     gt_r = read_middlebury_gt(gtr_path, scale) if (gt is not None and gtr_path is not None) else None
-    if gt_r is not None and gt_r.shape == gt.shape:
+    if gt_r is not None:
+        if gt_r.shape != gt.shape:
+            raise StereoKitError(f"right-view ground truth {gtr_path} is {gt_r.shape[1]}x{gt_r.shape[0]}, images are "
+                                 f"{w}x{h}")
         meta["gt_right"] = gt_r
     nonocc = None
     if mask_path is not None:
-        nonocc = read_mask(mask_path, 255)
+        nonocc = read_mask(mask_path)
         meta["nonocc_source"] = mask_path.name
     elif "gt_right" in meta:
         nonocc = lr_consistent(gt, gt_r)
@@ -217,21 +220,34 @@ def load_scene(folder: Path, layout: str | None = None, gt_dirs: tuple[Path, ...
         parsed = read_calib(calib_path)
         meta["calib"] = parsed
         calib = calibration_from_calib(parsed, calib_path)
-        if isinstance(parsed.get("ndisp"), (int, float)):
-            meta["ndisp"] = int(parsed["ndisp"])
-            if 0 < parsed["ndisp"] < w:
-                meta["max_disp"] = int(parsed["ndisp"])
+        if "ndisp" in parsed:
+            nd = parsed["ndisp"]
+            if not isinstance(nd, int) or nd <= 0:
+                raise StereoKitError(f"calibration file {calib_path}: ndisp {nd!r} is not a positive integer")
+            meta["ndisp"] = nd
+            if nd < w:
+                meta["max_disp"] = nd
     dmin_path = folder / "dmin.txt"
     if dmin_path.is_file():
-        try:
-            meta["dmin"] = float(dmin_path.read_text().split()[0])
-        except (ValueError, IndexError):
-            pass
+        meta["dmin"] = _read_dmin(dmin_path)
     if "max_disp" not in meta:
         md = _max_disp(gt, w)
         if md is not None:
             meta["max_disp"] = md
-    return StereoPair(left=left, right=right, gt=gt, nonocc=nonocc, calib=calib, name=folder.name, meta=meta)
+    return pair_from_files(f"Middlebury scene {folder}", left=left, right=right, gt=gt, nonocc=nonocc, calib=calib,
+                           name=folder.name, meta=meta)
+
+
+def _read_dmin(path: Path) -> float:
+    """The one number of a Middlebury 2005/2006 dmin.txt (the disparity offset of the full-size images)."""
+    try:
+        tokens = path.read_text(encoding="utf-8").split()
+        value = float(tokens[0]) if len(tokens) == 1 else None
+    except (OSError, UnicodeDecodeError, ValueError):
+        value = None
+    if value is None or not np.isfinite(value):
+        raise StereoKitError(f"{path} does not hold one finite number (the disparity offset of the full-size images)")
+    return value
 
 
 def middlebury_dataset(path: str, spec: str) -> Dataset:

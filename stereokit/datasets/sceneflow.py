@@ -23,7 +23,7 @@ from pathlib import Path
 from ..errors import StereoKitError
 from ..io import read_disparity, read_image
 from ..pair import StereoPair
-from .base import Dataset, require_dir, unique_names
+from .base import Dataset, pair_from_files, require_dir, unique_names
 
 PASSES = ("frames_cleanpass", "frames_finalpass")
 IMAGE_SUFFIXES = (".png", ".webp", ".jpg")
@@ -72,7 +72,10 @@ def _pairs(walk: Path, frames_dir: Path, disp_dir: Path) -> tuple[list[tuple[Pat
     entries: list[tuple[Path, Path, Path]] = []
     labels: list[str] = []
     missing: list[tuple[str, Path]] = []
-    for dirpath, dirnames, filenames in os.walk(walk):
+    def unreadable(exc: OSError) -> None:  # os.walk skips an unreadable folder silently: a shrunken set
+        raise StereoKitError(f"cannot list Scene Flow folder {exc.filename}: {exc.strerror or exc}")
+
+    for dirpath, dirnames, filenames in os.walk(walk, onerror=unreadable):
         dirnames.sort()
         d = Path(dirpath)
         if d.name != "left":
@@ -109,5 +112,5 @@ def sceneflow_dataset(path: str, spec: str) -> Dataset:
 
 def _load_at(entries: tuple[tuple[Path, Path, Path], ...], i: int) -> StereoPair:
     left, right, gt = entries[i]
-    return StereoPair(left=read_image(left), right=read_image(right), gt=read_disparity(gt),
-                      name=left.stem, meta={"path": str(left)})
+    return pair_from_files(f"Scene Flow pair {left}, {right}, {gt}", left=read_image(left), right=read_image(right),
+                           gt=read_disparity(gt), name=left.stem, meta={"path": str(left)})

@@ -278,9 +278,13 @@ def input_fingerprint(pair) -> str:
     return "blake2b:" + h.hexdigest()
 
 
+def _digest(data: bytes) -> str:
+    return "blake2b:" + hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
 def _file_digest(path: Path) -> str:
     with open(path, "rb") as f:
-        return "blake2b:" + hashlib.blake2b(f.read(), digest_size=16).hexdigest()
+        return _digest(f.read())
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -619,10 +623,29 @@ class InlineExecutor(cf.Executor):
         return future
 
 
+def _init_worker(threads: int) -> None:
+    """Process-pool initializer: share the cores between the workers; end a worker whose parent is gone."""
+    _limit_threads(threads)
+    _exit_with_parent()
+
+
 def _limit_threads(n: int) -> None:
-    """Process-pool initializer: share the cores between the worker processes instead of oversubscribing."""
+    """Share the cores between the worker processes instead of oversubscribing."""
     for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(n)
+
+
+def _exit_with_parent(poll_s: float = 0.5) -> None:
+    """Exit this process once its parent is gone: a pool worker whose parent was killed (SIGKILL, the OOM killer)
+    would otherwise block on the pool's queues for ever."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="stereokit-parent-watch", daemon=True).start()
 
 
 def make_executor(jobs: int = 1, scheduler: str | None = None) -> tuple[cf.Executor, str, object | None]:
@@ -648,7 +671,7 @@ def _process_pool(jobs: int) -> cf.ProcessPoolExecutor:
     return cf.ProcessPoolExecutor(
         max_workers=jobs,
         mp_context=multiprocessing.get_context("spawn"),  # fork + Numba/torch threads can deadlock
-        initializer=_limit_threads,
+        initializer=_init_worker,
         initargs=(max(1, (os.cpu_count() or 1) // jobs),),
     )
 
@@ -846,7 +869,7 @@ def run_compare(
     `progress`: True bar, False log lines, None bar only on a terminal. A matcher that raises is recorded as a
     failure and the run goes on. Cached predictions in DIR/pred are reused unless `force`.
     """
-    from stereokit.io import read_disparity, write_disparity
+    from stereokit.io import atomic_write_bytes, encode_disparity, read_disparity
     from stereokit.registry import matchers
 
     started = time.time()
@@ -1020,13 +1043,15 @@ def run_compare(
             return
         path = pred_path(out, t.method, t.dskey, t.pair)
         # The old sidecar goes first and the new one comes last: an interruption in between leaves a prediction
-        # without a sidecar (recomputed next time), never a new prediction described by an old sidecar.
+        # without a sidecar (recomputed next time), never a new prediction described by an old sidecar. The digest
+        # is of the bytes written here, not re-read: another compare into the same folder may have replaced them.
         path.with_suffix(".json").unlink(missing_ok=True)
-        write_disparity(path, res["pred"])
+        data = encode_disparity(path, res["pred"])
+        atomic_write_bytes(path, data)
         side = dict(
             res["timing"], format=SIDECAR_FORMAT, method=t.method, matcher=t.matcher, fingerprint=t.fingerprint,
             dataset=t.dataset, spec=t.spec, pair=t.pair, inputs=res["inputs"], max_disp=t.max_disp, params=t.params,
-            seed=t.seed, prediction=_file_digest(path),
+            seed=t.seed, prediction=_digest(data),
             finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
         save_json(path.with_suffix(".json"), side)

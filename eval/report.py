@@ -7,6 +7,7 @@ rebuilds it without the datasets or the matchers.
 from __future__ import annotations
 
 import html
+import io
 import math
 import os
 from pathlib import Path
@@ -15,6 +16,7 @@ from urllib.parse import quote
 import numpy as np
 
 from stereokit.errors import StereoKitError
+from stereokit.io import atomic_write_bytes
 
 from .colormap import (
     BAD_COLOR,
@@ -192,10 +194,10 @@ def make_plots(out: Path, results: dict) -> list[tuple[str, str]]:
 
     def save(fig, name: str, caption: str) -> None:
         path = pdir / name
-        tmp = pdir / f".{name}.tmp.png"
-        fig.savefig(tmp, dpi=100)
+        buf = io.BytesIO()  # encoded in memory, then written atomically under a unique temporary name
+        fig.savefig(buf, dpi=100, format="png")
         plt.close(fig)
-        os.replace(tmp, path)
+        atomic_write_bytes(path, buf.getvalue())
         plots.append((f"plots/{name}", caption))
 
     n = len(datasets)

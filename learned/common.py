@@ -6,7 +6,7 @@ import json
 import os
 import random
 import re
-import tempfile
+import sys
 import zipfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -150,6 +150,21 @@ def restoring(path: str | os.PathLike) -> Iterator[None]:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as exc:
         raise StereoKitError(f"--resume: {path} is a damaged checkpoint ({type(exc).__name__}: {exc})") from None
+
+
+def arithmetic(device: torch.device) -> str:
+    """What, besides the seed, fixes a training run's bits: the device and torch's CPU thread count (parallel
+    reductions sum in an order that depends on it)."""
+    return f"{torch.device(device).type}, {torch.get_num_threads()} torch threads"
+
+
+def note_other_arithmetic(saved, device: torch.device, path: str | os.PathLike) -> None:
+    """On resume: say on stderr when the run continues on another device or thread count than it was checkpointed
+    with, since its weights then differ in the last bits from an uninterrupted run's (the run itself is valid)."""
+    now = arithmetic(device)
+    if isinstance(saved, str) and saved != now:
+        print(f"--resume: {path} was trained with {saved}, this run uses {now}: the weights will not be bit-identical "
+              "to an uninterrupted run's (use --threads to match)", file=sys.stderr)
 
 
 def check_resumed_iteration(start, history, path: str | os.PathLike) -> None:
@@ -315,21 +330,24 @@ def save_json_atomic(path: str | os.PathLike, data: dict) -> None:
 
 
 def atomic_save(obj, path: str | os.PathLike) -> None:
-    """torch.save to a temporary file in the same directory, then os.replace: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make shipped weights unreadable to others
+    """torch.save, written atomically by `stereokit.io.atomic_write_bytes` (unique temporary file, fsync, rename,
+    cleaned up on error): never a half-written file."""
+    import io
+
+    from stereokit.io import atomic_write_bytes
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def recorded_iterations(path: Path) -> int | None:
+    """The iteration count in the JSON written beside final weights (None when absent or unreadable)."""
     try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        n = json.loads(Path(path).read_text(encoding="utf-8")).get("iterations")
+    except (OSError, ValueError, AttributeError, RecursionError):
+        return None
+    return n if type(n) is int else None
 
 
 def rng_state() -> dict:

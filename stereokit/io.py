@@ -490,6 +490,11 @@ def disparity_suffix(path: PathLike) -> str:
 
 def write_disparity(path: PathLike, disp: np.ndarray) -> Path:
     """Write a disparity map atomically, format by suffix: .pfm (NaN -> inf), .png (KITTI 16-bit), .npy (float32)."""
+    return atomic_write_bytes(path, encode_disparity(path, disp))
+
+
+def encode_disparity(path: PathLike, disp: np.ndarray) -> bytes:
+    """The bytes `write_disparity(path, disp)` writes (format by the suffix of `path`)."""
     path = Path(path)
     suffix = disparity_suffix(path)
     disp = _as_disparity(disp, path)
@@ -505,4 +510,4 @@ def write_disparity(path: PathLike, disp: np.ndarray) -> Path:
         buf = _io.BytesIO()
         np.save(buf, np.ascontiguousarray(disp, dtype=np.float32), allow_pickle=False)
         data = buf.getvalue()
-    return atomic_write_bytes(path, data)
+    return data

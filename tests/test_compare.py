@@ -950,3 +950,68 @@ def test_results_file_nested_too_deep_for_the_json_parser_is_named(tmp_path):
     (tmp_path / "results.json").write_text("[" * 100000 + "]" * 100000)
     with pytest.raises(StereoKitError, match=r"results\.json is not valid JSON"):
         load_results(tmp_path)
+
+
+def test_a_prediction_replaced_by_another_run_right_after_it_was_written_is_not_cached(tmp_path, monkeypatch):
+    # two compares into one folder: the sidecar must describe the bytes this run wrote, not what is on disk later
+    import stereokit.io as skio
+
+    real = skio.atomic_write_bytes
+
+    def write_then_overwritten(path, data):
+        out = real(path, data)
+        if Path(path).suffix == ".pfm":
+            real(path, skio.encode_pfm(skio.read_pfm(path) + 1))  # the other run's prediction
+        return out
+
+    monkeypatch.setattr(skio, "atomic_write_bytes", write_then_overwritten)
+    compare(tmp_path, report=False, methods=["test-noisy"])
+    monkeypatch.setattr(skio, "atomic_write_bytes", real)
+    compare(tmp_path, report=False, methods=["test-noisy"])
+    assert CALLS["noisy"] == 4  # both predictions recomputed, none taken from the other run
+
+
+def test_report_plots_do_not_share_a_temporary_name_with_another_writer(tmp_path):
+    from eval.report import build_report
+
+    compare(tmp_path, report=True, methods=["test-noisy"])
+    plots = sorted(p.name for p in (tmp_path / "plots").iterdir())
+    for name in plots:  # what a concurrent writer with fixed temporary names would hold at this moment
+        (tmp_path / "plots" / f".{name}.tmp.png").mkdir()
+    build_report(tmp_path)
+    assert all((tmp_path / "plots" / name).is_file() for name in plots)
+
+
+def test_a_pool_worker_exits_once_its_parent_is_killed(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import multiprocessing as mp, os, sys, time\n"
+        "from eval.compare import _exit_with_parent\n"
+        "def work():\n"
+        "    _exit_with_parent(0.05)\n"
+        "    time.sleep(60)\n"
+        "if __name__ == '__main__':\n"
+        "    p = mp.get_context('fork').Process(target=work)\n"
+        "    p.start()\n"
+        "    print(p.pid, flush=True)\n"
+        "    time.sleep(0.5)\n"
+        "    os._exit(0)  # as after SIGKILL: no clean-up of the child\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                         cwd=Path(__file__).resolve().parent.parent)
+    pid = int(out.stdout.split()[0])
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return  # gone
+        if stat.rsplit(")", 1)[1].split()[0] == "Z":
+            return  # exited, not yet reaped by its new parent
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    raise AssertionError("the orphaned worker was still running 10 s after its parent died")

@@ -699,3 +699,19 @@ def test_resume_from_a_damaged_checkpoint_names_it(tmp_path):
         torch.save(ck, run / "last.pt")
         with pytest.raises(StereoKitError, match=r"--resume: .*last\.pt is a damaged checkpoint"):
             main(common + ["--iters", "2", "--resume", str(run / "last.pt")])
+
+
+def test_a_run_stopped_between_its_last_checkpoint_and_its_weights_can_be_finished(tmp_path, capsys):
+    from learned.gcnet.train import main
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(_tiny_training_args(a) + ["--iters", "2"]) == 0
+    assert main(_tiny_training_args(b) + ["--iters", "2"]) == 0
+    for name in ("weights.pt", "weights.json"):  # killed after last.pt (iteration 2 of 2) was written
+        (b / name).unlink()
+    assert main(_tiny_training_args(b) + ["--iters", "2", "--resume", str(b / "last.pt")]) == 0
+    assert "is at its last iteration (2); writing the final weights" in capsys.readouterr().err
+    wa, wb = load_weights(a / "weights.pt").state_dict(), load_weights(b / "weights.pt").state_dict()
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    with pytest.raises(StereoKitError, match=r"last\.pt is at iteration 2, not below --iters 2"):
+        main(_tiny_training_args(b) + ["--iters", "2", "--resume", str(b / "last.pt")])

@@ -1026,8 +1026,7 @@ def test_atomic_save_keeps_the_old_file_on_failure_and_leaves_readable_files(tmp
     real_save = torch.save
 
     def dying_save(obj, f, *a, **k):  # writes half a file, then the process is "killed"
-        with open(f, "wb") as fh:
-            fh.write(b"PK\x03\x04 half")
+        f.write(b"PK\x03\x04 half")
         raise KeyboardInterrupt
 
     monkeypatch.setattr(common.torch, "save", dying_save)
@@ -1271,3 +1270,36 @@ def test_resume_from_a_damaged_checkpoint_names_it(monkeypatch, tmp_path):
         torch.save(ck, tmp_path / "checkpoint.pt")
         with pytest.raises(StereoKitError, match=r"--resume: .*checkpoint\.pt is a damaged checkpoint"):
             _toy_training(monkeypatch, tmp_path, ["--iterations", "4", "--resume"])
+
+
+def test_a_run_stopped_between_its_last_checkpoint_and_its_weights_can_be_finished(monkeypatch, tmp_path, capsys):
+    args = ["--batch-size", "8", "--iterations", "3", "--checkpoint-every", "3", "--validate-every", "100"]
+    _toy_training(monkeypatch, tmp_path / "a", args)
+    full = torch.load(tmp_path / "a" / "model.pt", weights_only=True)["state_dict"]
+    _toy_training(monkeypatch, tmp_path / "b", args)
+    for name in ("model.pt", "model.json"):  # killed after checkpoint.pt (iteration 3 of 3) was written
+        (tmp_path / "b" / name).unlink()
+    _toy_training(monkeypatch, tmp_path / "b", args + ["--resume"])  # used to be refused, as was a fresh start
+    assert "is at its last iteration (3); writing the final weights" in capsys.readouterr().err
+    resumed = torch.load(tmp_path / "b" / "model.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(full[k], resumed[k]) for k in full)
+    with pytest.raises(StereoKitError, match=r"--resume: .*checkpoint\.pt is at iteration 3, not below --iterations 3"):
+        _toy_training(monkeypatch, tmp_path / "b", args + ["--resume"])  # finished: nothing left to do
+
+
+def test_resume_on_another_thread_count_says_the_bits_will_differ(monkeypatch, tmp_path, capsys):
+    args = ["--batch-size", "8", "--iterations", "2", "--validate-every", "100"]
+    _toy_training(monkeypatch, tmp_path, args)  # --threads 1 (see _toy_training)
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["arithmetic"] == "cpu, 1 torch threads"
+    capsys.readouterr()
+    from learned.mccnn import train
+
+    monkeypatch.setattr(train, "load_training_pairs", lambda specs, right_views=False: [_shifted_pair(seed=0, d=2)])
+    monkeypatch.setattr(train, "load_validation_pairs", lambda spec, ds=1: [_shifted_pair(seed=99, d=4, name="teddy")])
+    threads = torch.get_num_threads()
+    try:
+        train.main(["--iterations", "3", "--resume", "--out", str(tmp_path), "--no-progress", "--threads", "2"])
+    finally:
+        torch.set_num_threads(threads)
+    assert ("was trained with cpu, 1 torch threads, this run uses cpu, 2 torch threads: the weights will not be "
+            "bit-identical") in capsys.readouterr().err

@@ -38,6 +38,7 @@ from stereokit.errors import StereoKitError
 from stereokit.pair import StereoPair
 
 from ..common import (
+    arithmetic,
     atomic_save,
     check_kind,
     check_options,
@@ -51,7 +52,9 @@ from ..common import (
     load_checkpoint,
     load_state_dict,
     merge_settings,
+    note_other_arithmetic,
     open_log,
+    recorded_iterations,
     restoring,
     rng_state,
     save_json_atomic,
@@ -374,10 +377,15 @@ def main(argv: list[str] | None = None) -> int:
     cfg = GCNetConfig.from_dict(ckpt["config"]) if ckpt else CONFIGS[settings["config_name"]]
     crop = check_crop(settings["crop"], cfg)
     iters = settings["iters"]
-    if ckpt and int(ckpt["iteration"]) >= iters:
-        raise StereoKitError(f"--resume: {resume} is at iteration {int(ckpt['iteration'])}, not below --iters {iters}")
     out = check_output_file(Path(args.out) if args.out else run / "weights.pt", "--out")
+    finished = out.is_file() and ckpt is not None and recorded_iterations(out.with_suffix(".json")) == ckpt["iteration"]
+    if ckpt and (int(ckpt["iteration"]) > iters or (int(ckpt["iteration"]) == iters and finished)):
+        raise StereoKitError(f"--resume: {resume} is at iteration {int(ckpt['iteration'])}, not below --iters {iters}")
+    if ckpt and int(ckpt["iteration"]) == iters:  # interrupted after its last checkpoint: only the weights are left
+        print(f"--resume: {resume} is at its last iteration ({iters}); writing the final weights", file=sys.stderr)
     torch.set_num_threads(args.threads)
+    if ckpt:
+        note_other_arithmetic(ckpt.get("arithmetic"), device, resume)
     argv = argv if argv is not None else sys.argv[1:]
     command = "stereokit train gcnet " + " ".join(shlex.quote(a) for a in argv)
 
@@ -427,6 +435,7 @@ def main(argv: list[str] | None = None) -> int:
                 "loss_window": json.dumps(losses[-LOSS_WINDOW:]),
                 "wall": time.time() - t0,
                 "commands": json.dumps(commands),
+                "arithmetic": arithmetic(device),
             },
             run / "last.pt",
         )

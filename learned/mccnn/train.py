@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from learned.common import (
+    arithmetic,
     atomic_save,
     check_kind,
     check_options,
@@ -42,7 +43,9 @@ from learned.common import (
     load_checkpoint,
     load_state_dict,
     merge_settings,
+    note_other_arithmetic,
     open_log,
+    recorded_iterations,
     restoring,
     rng_state,
     save_json_atomic,
@@ -288,6 +291,7 @@ def load_resume(path: Path) -> tuple[dict, dict]:
 
     ck = load_checkpoint(path)
     check_kind(ck, path, "mccnn", kinds=("checkpoint",), flag="--resume")
+    check_resumed_iteration(ck.get("iteration"), [], path)
     return ck, checkpoint_config(ck, path)
 
 
@@ -316,12 +320,17 @@ def main(argv: list[str] | None = None) -> int:
     ck, saved = load_resume(ckpt_path) if args.resume else (None, None)
     config = run_config(args, saved, ckpt_path)
     arch, setting, iterations, lr0 = config["arch"], config["setting"], config["iterations"], config["lr"]
-    if ck is not None and int(ck["iteration"]) >= iterations:
+    finished = (out / "model.pt").is_file() and recorded_iterations(out / "model.json") == iterations
+    if ck is not None and (int(ck["iteration"]) > iterations or (int(ck["iteration"]) == iterations and finished)):
         raise StereoKitError(f"--resume: {ckpt_path} is at iteration {int(ck['iteration'])}, not below --iterations {iterations}")
+    if ck is not None and int(ck["iteration"]) == iterations:  # stopped after its last checkpoint: export only
+        print(f"--resume: {ckpt_path} is at its last iteration ({iterations}); writing the final weights", file=sys.stderr)
     if args.export:
         check_output_file(args.export, "--export")
     if args.threads:
         torch.set_num_threads(args.threads)
+    if ck is not None:
+        note_other_arithmetic(ck.get("arithmetic"), device, ckpt_path)
 
     seed_everything(config["seed"])
     model = build_model(arch, setting).to(device)
@@ -359,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     def save_checkpoint(it: int, wall: float) -> None:
         atomic_save({"format": checkpoint_format("mccnn"), "model": model.state_dict(), "optimizer": opt.state_dict(),
                      "rng": rng_state(), "sampler": sampler.state(), "iteration": it, "config": json.dumps(config),
-                     "history": json.dumps(history), "wall": wall,
+                     "history": json.dumps(history), "wall": wall, "arithmetic": arithmetic(device),
                      "commands": json.dumps(commands), "loss_avg": -1.0 if avg is None else avg}, ckpt_path)
 
     from tqdm import tqdm

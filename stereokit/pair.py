@@ -27,8 +27,10 @@ class Calibration:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or not np.isfinite(v) \
                     or (positive and v <= 0):
+                hint = " (the distance between the cameras; OpenCV's P2[0, 3] is -focal * baseline)" \
+                    if name == "baseline" else ""
                 raise StereoKitError(f"calibration {name} must be a finite{' positive' if positive else ''} number, "
-                                     f"got {v!r}")
+                                     f"got {v!r}{hint}")
 
     def depth(self, disparity: np.ndarray) -> np.ndarray:
         """Depth `f * B / (d + doffs)` in the baseline's unit; NaN where the disparity is invalid or d + doffs <= 0."""

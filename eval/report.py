@@ -180,7 +180,10 @@ def make_plots(out: Path, results: dict) -> list[tuple[str, str]]:
     datasets = results["settings"]["datasets"]
     plots: list[tuple[str, str]] = []
     pdir = out / "plots"
-    pdir.mkdir(parents=True, exist_ok=True)
+    try:
+        pdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StereoKitError(f"cannot write the report's plots into {pdir}: {exc.strerror or exc}") from None
 
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 

@@ -1015,3 +1015,13 @@ def test_a_pool_worker_exits_once_its_parent_is_killed(tmp_path):
         time.sleep(0.05)
     os.kill(pid, 9)
     raise AssertionError("the orphaned worker was still running 10 s after its parent died")
+
+
+def test_report_with_a_file_where_its_plots_folder_goes_names_it(tmp_path):
+    from eval.report import build_report
+    from stereokit.errors import StereoKitError
+
+    compare(tmp_path, report=False, methods=["test-noisy"])
+    (tmp_path / "plots").write_text("x")
+    with pytest.raises(StereoKitError, match=r"cannot write the report's plots into .*plots: File exists"):
+        build_report(tmp_path)

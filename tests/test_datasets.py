@@ -993,3 +993,13 @@ def test_sceneflow_unreadable_folder_raises_instead_of_shrinking_the_set(tmp_pat
     monkeypatch.setattr(sf.os, "scandir", scandir)
     with pytest.raises(StereoKitError, match=r"cannot list Scene Flow folder .*TEST: Permission denied"):
         open_dataset(f"sceneflow:{tmp_path}")
+
+
+def test_a_linked_folder_reaching_a_scene_twice_counts_it_once(tmp_path):
+    root = tmp_path / "mb"
+    _write_2014(root / "Piano", _scene(5))
+    (root / "again").symlink_to(root, target_is_directory=True)  # root/again/Piano is root/Piano
+    (tmp_path / "elsewhere").mkdir()
+    _write_2014(tmp_path / "elsewhere" / "Motor", _scene(6))
+    (root / "Motor").symlink_to(tmp_path / "elsewhere" / "Motor", target_is_directory=True)  # a linked scene counts
+    assert open_dataset(f"middlebury:{root}").names == ["Motor", "Piano"]

@@ -147,8 +147,16 @@ def find_scenes(root: Path, detect=detect_layout, depth: int = 2) -> list[Path]:
     found: list[Path] = []
     if depth <= 0:
         return found
-    for child in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        found.extend(find_scenes(child, detect, depth - 1))
+    try:
+        children = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError as exc:
+        raise StereoKitError(f"cannot list dataset folder {root}: {exc.strerror or exc}") from None
+    seen: set[Path] = set()
+    for child in children:
+        for scene in find_scenes(child, detect, depth - 1):
+            if scene.resolve() not in seen:  # a linked folder reaching a scene twice must not count it twice
+                seen.add(scene.resolve())
+                found.append(scene)
     return found
 
 

@@ -16,7 +16,7 @@ from urllib.parse import quote
 import numpy as np
 
 from stereokit.errors import StereoKitError
-from stereokit.io import atomic_write_bytes
+from stereokit.io import atomic_write_bytes, read_disparity, read_image, read_mask
 
 from .colormap import (
     BAD_COLOR,
@@ -84,8 +84,6 @@ def _newer(target: Path, *sources: Path) -> bool:
 def _read_mask(path: Path) -> np.ndarray | None:
     if not path.is_file():
         return None
-    from stereokit.io import read_mask
-
     return read_mask(path)
 
 
@@ -99,8 +97,6 @@ def render_pair_images(out: Path, results: dict, dskey: str, pair: str, cmap: st
     Returns {"left": rel, "gt": rel, "methods": {method: {"disp", "err", "bad"}}, "missing": {method: why}} with
     paths relative to `out`; "missing" names the methods whose prediction file is gone or cannot be read.
     """
-    from stereokit.io import read_disparity, read_image
-
     ref = ref_dir(out, dskey, pair)
     imgdir = Path("img") / dskey / safe_token(pair)
     left_path = ref / "left.png"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import random
@@ -85,17 +86,19 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     path = Path(path)
     if not path.is_file():
         raise StereoKitError(f"weights file not found: {path}")
+    try:
+        data = path.read_bytes()  # read once, for the checksums and for torch
+    except OSError as exc:
+        raise StereoKitError(f"cannot read weights file {path}: {exc.strerror or exc}") from None
     try:  # torch does not check the zip's CRC-32s: a flipped byte in a tensor record would load silently
-        with zipfile.ZipFile(path) as zf:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
             bad = zf.testzip()
     except (zipfile.BadZipFile, EOFError, ValueError):
         bad = None  # not a zip (legacy format) or damaged: torch.load below decides
-    except OSError as exc:
-        raise StereoKitError(f"cannot read weights file {path}: {exc.strerror or exc}") from None
     if bad is not None:
         raise StereoKitError(f"{path} is corrupt: its record {bad} fails its checksum")
     try:
-        obj = torch.load(path, map_location=map_location, weights_only=True)
+        obj = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
     except Exception:  # pickle/zip errors vary by torch version; all mean "not a usable weights file"
         # torch's own message spans lines and suggests weights_only=False (unsafe): not repeated
         raise StereoKitError(
@@ -167,11 +170,18 @@ def note_other_arithmetic(saved, device: torch.device, path: str | os.PathLike) 
               "to an uninterrupted run's (use --threads to match)", file=sys.stderr)
 
 
-def check_resumed_iteration(start, history, path: str | os.PathLike) -> None:
-    """The iteration and history a checkpoint resumes from must be a count >= 0 and a list."""
-    if isinstance(start, bool) or not isinstance(start, int) or start < 0 or not isinstance(history, list):
-        raise StereoKitError(f"--resume: {path} is a damaged checkpoint (iteration {start!r}, history of type "
-                             f"{type(history).__name__})")
+def check_resumed_iteration(start, path: str | os.PathLike) -> None:
+    """The iteration a checkpoint resumes from must be a count >= 0 (checked on load: the run is sized by it)."""
+    if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+        raise StereoKitError(f"--resume: {path} is a damaged checkpoint (iteration {start!r})")
+
+
+def json_list(text) -> list:
+    """A checkpoint's JSON-encoded list (history, commands); anything else raises ValueError (see `restoring`)."""
+    value = json.loads(text)
+    if not isinstance(value, list):
+        raise ValueError(f"expected a JSON list, got {type(value).__name__}")
+    return value
 
 
 NETWORKS = {"mccnn": "MC-CNN", "gcnet": "GC-Net"}
@@ -332,9 +342,7 @@ def save_json_atomic(path: str | os.PathLike, data: dict) -> None:
 def atomic_save(obj, path: str | os.PathLike) -> None:
     """torch.save, written atomically by `stereokit.io.atomic_write_bytes` (unique temporary file, fsync, rename,
     cleaned up on error): never a half-written file."""
-    import io
-
-    from stereokit.io import atomic_write_bytes
+    from stereokit.io import atomic_write_bytes  # lazily, as elsewhere: OpenCV only when a file is written
 
     buf = io.BytesIO()
     torch.save(obj, buf)

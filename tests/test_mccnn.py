@@ -1263,6 +1263,7 @@ def test_resume_from_a_damaged_checkpoint_names_it(monkeypatch, tmp_path):
     _toy_training(monkeypatch, tmp_path, args)
     good = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     for name, change in (("no rng", lambda c: c.pop("rng")), ("bad history", lambda c: c.update(history="{bad")),
+                         ("history not a list", lambda c: c.update(history="{}")),
                          ("bad sampler", lambda c: c.update(sampler="zzz")),
                          ("negative iteration", lambda c: c.update(iteration=-5))):
         ck = dict(good)

@@ -49,6 +49,7 @@ from ..common import (
     check_state_dict,
     checkpoint_format,
     choose_device,
+    json_list,
     load_checkpoint,
     load_state_dict,
     merge_settings,
@@ -312,7 +313,7 @@ def load_resume(path: Path) -> dict:
     check_kind(ckpt, path, "gcnet", kinds=("checkpoint",), flag="--resume")
     if not isinstance(ckpt.get("config"), dict) or "model" not in ckpt or "iteration" not in ckpt:
         raise StereoKitError(f"--resume: {path} is an incomplete GC-Net checkpoint")
-    check_resumed_iteration(ckpt["iteration"], [], path)
+    check_resumed_iteration(ckpt["iteration"], path)
     return ckpt
 
 
@@ -414,11 +415,10 @@ def main(argv: list[str] | None = None) -> int:
             opt.load_state_dict(ckpt["optimizer"])
             set_rng_state(ckpt["rng"])
             rng.bit_generator.state = json.loads(ckpt["sampler_rng"])
-            start, history = ckpt["iteration"], json.loads(ckpt["history"])
+            start, history = ckpt["iteration"], json_list(ckpt["history"])
             losses = json.loads(ckpt.get("loss_window", "[]"))
             wall0 = float(ckpt.get("wall", 0.0))
             commands = json.loads(ckpt.get("commands", "[]")) + [command]
-        check_resumed_iteration(start, history, resume)
 
     def checkpoint(it: int) -> None:
         atomic_save(

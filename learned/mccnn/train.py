@@ -40,6 +40,7 @@ from learned.common import (
     check_resumed_iteration,
     checkpoint_format,
     choose_device,
+    json_list,
     load_checkpoint,
     load_state_dict,
     merge_settings,
@@ -291,7 +292,7 @@ def load_resume(path: Path) -> tuple[dict, dict]:
 
     ck = load_checkpoint(path)
     check_kind(ck, path, "mccnn", kinds=("checkpoint",), flag="--resume")
-    check_resumed_iteration(ck.get("iteration"), [], path)
+    check_resumed_iteration(ck.get("iteration"), path)
     return ck, checkpoint_config(ck, path)
 
 
@@ -360,10 +361,9 @@ def main(argv: list[str] | None = None) -> int:
             opt.load_state_dict(ck["optimizer"])
             set_rng_state(ck["rng"])
             sampler.set_state(ck["sampler"])
-            start, history, wall0 = ck["iteration"], json.loads(ck["history"]), float(ck["wall"])
+            start, history, wall0 = ck["iteration"], json_list(ck["history"]), float(ck["wall"])
             commands = json.loads(ck.get("commands", "[]")) + [command]
             avg_resumed = float(ck.get("loss_avg", -1.0))
-        check_resumed_iteration(start, history, ckpt_path)
 
     def save_checkpoint(it: int, wall: float) -> None:
         atomic_save({"format": checkpoint_format("mccnn"), "model": model.state_dict(), "optimizer": opt.state_dict(),

@@ -163,8 +163,8 @@ def sgm_matcher(pair: StereoPair, max_disp: int, *, min_disp: int = 0, **params)
     disparity of the same aggregated volume, 3x3 NaN-aware median, speckles of <= 300 px within 3 px removed,
     no fill. Any of them can be passed as a keyword (also the other options of `disparity_from_volume`).
     """
-    from .cost import _window_size, census_volume_int16
-    from .sgm import sgm_census_int16
+    from .cost import _window_size, census_counts
+    from .sgm import sgm_census_disparity
 
     min_disp, max_disp = check_disparity_range(pair.width, max_disp, min_disp)
     refine = _split_refine(params, SGM_REFINE_DEFAULTS)
@@ -173,14 +173,16 @@ def sgm_matcher(pair: StereoPair, max_disp: int, *, min_disp: int = 0, **params)
         if key in params:
             opts[key] = params.pop(key)
     reject_unknown("sgm", params, ["min_disp", *SGM_DEFAULTS, *REFINE_DEFAULTS])
-    # Census counts straight into int16 for SGM's exact int16 kernel: the same aggregated volume as
-    # sgm(cost_volume(..., cost="census"), ...) without the float32 volume and its validation pass (tested).
-    volume, hi = census_volume_int16(pair.left_gray, pair.right_gray, max_disp, min_disp,
-                                     census_window=opts["census_window"])
+    # Census counts (uint8) straight into SGM's exact int16 kernel, whose sums go row by row to winner-takes-all
+    # and the left-right check: the same disparity as disparity_from_volume(sgm(cost_volume(..., cost="census"),
+    # ...)) without the float32 cost volume, its validation pass or the aggregated volume (tested).
+    volume, hi = census_counts(pair.left_gray, pair.right_gray, max_disp, min_disp,
+                               census_window=opts["census_window"])
     ww, wh = _window_size(opts["census_window"], "census window")
     guide = None if opts["p2_gamma"] is None else pair.left_gray
     gamma = 8.0 / 255.0 if opts["p2_gamma"] is None else opts["p2_gamma"]
-    aggregated = sgm_census_int16(volume, hi, ww * wh - 1, opts["P1"], opts["P2"], opts["paths"], guide=guide,
-                                  p2_gamma=gamma)
+    disp = sgm_census_disparity(volume, hi, ww * wh - 1, opts["P1"], opts["P2"], opts["paths"], guide=guide,
+                                p2_gamma=gamma, min_disp=min_disp, subpixel=refine["subpixel"],
+                                uniqueness=refine["uniqueness"], lr_threshold=refine["lr_threshold"])
     del volume, hi
-    return disparity_from_volume(aggregated, min_disp, **refine)
+    return _postprocess(disp, refine["median"], refine["speckle_size"], refine["speckle_diff"], refine["fill"])

@@ -172,11 +172,12 @@ def _window_volume(left, right, pad, min_disp, num_disp, radius, kind, ncc_stats
 
 
 @njit(parallel=True, cache=True)
-def _hamming_volume_int16(left, right, min_disp, num_disp, invalid, out, hi):
-    """`_pixel_volume` for uint64 census images, written as int16 (the counts are exact) with `invalid` in the
-    out-of-image cells; hi[y, x]: the pixel's largest valid cost when it has invalid cells (0 if it has no valid
-    one), else `invalid` (what `sgm._prepare` finds on the float32 volume, for SGM's int16 kernel)."""
+def _hamming_counts(left, right, min_disp, num_disp, out, hi):
+    """`_pixel_volume` for uint64 census images, written as uint8 counts (exact: at most 64 bits) with 255 in the
+    out-of-image cells; hi[y, x]: the pixel's largest valid count when it has out-of-image cells (0 if it has no
+    valid one), else 255 (what `sgm._prepare` finds on the float32 volume, for SGM's int16 kernel)."""
     h, w = left.shape
+    invalid = np.uint8(255)
     for y in prange(h):
         # the right row reversed, so that a pixel's matches x - min_disp - k are contiguous in k (vectorises)
         rev = right[y, ::-1].copy()
@@ -189,11 +190,11 @@ def _hamming_volume_int16(left, right, min_disp, num_disp, invalid, out, hi):
             for k in range(k0):
                 o[k] = invalid
             for k in range(k0, k1):
-                o[k] = np.int16(_popcount64(a ^ rev[base + k]))
+                o[k] = np.uint8(_popcount64(a ^ rev[base + k]))
             for k in range(k1, num_disp):
                 o[k] = invalid
             if k0 > 0 or k1 < num_disp:
-                m = np.int16(0)
+                m = np.uint8(0)
                 for k in range(k0, k1):
                     m = max(m, o[k])
                 hi[y, x] = m
@@ -201,10 +202,11 @@ def _hamming_volume_int16(left, right, min_disp, num_disp, invalid, out, hi):
                 hi[y, x] = invalid
 
 
-def census_volume_int16(left: np.ndarray, right: np.ndarray, max_disp: int, min_disp: int = 0,
-                        census_window: int | tuple[int, int] = (9, 7)) -> tuple[np.ndarray, np.ndarray]:
-    """Internal fast path: ``cost_volume(..., cost="census")`` as int16 (H, W, D) with 32767 instead of +inf,
-    plus the per-pixel table hi (int16 (H, W)) that `stereokit.sgm` needs; same values otherwise (tested)."""
+def census_counts(left: np.ndarray, right: np.ndarray, max_disp: int, min_disp: int = 0,
+                  census_window: int | tuple[int, int] = (9, 7)) -> tuple[np.ndarray, np.ndarray]:
+    """Internal fast path: ``cost_volume(..., cost="census")`` as uint8 (H, W, D) counts with 255 instead of +inf
+    (a quarter of the float32 volume's memory), plus the per-pixel table hi (uint8 (H, W)) that `stereokit.sgm`
+    needs; same values otherwise (tested)."""
     left_f, right_f = _as_pair(left, right)
     from .validation import check_disparity_range
 
@@ -212,9 +214,9 @@ def census_volume_int16(left: np.ndarray, right: np.ndarray, max_disp: int, min_
     a = census_transform(left_f, census_window)
     b = census_transform(right_f, census_window)
     h, w = a.shape
-    out = np.empty((h, w, num_disp), dtype=np.int16)
-    hi = np.empty((h, w), dtype=np.int16)
-    _hamming_volume_int16(a, b, min_disp, num_disp, np.int16(32767), out, hi)
+    out = np.empty((h, w, num_disp), dtype=np.uint8)
+    hi = np.empty((h, w), dtype=np.uint8)
+    _hamming_counts(a, b, min_disp, num_disp, out, hi)
     return out, hi
 
 

@@ -59,8 +59,17 @@ def _wta_pixel(c, min_disp, subpixel, uniqueness, factor):
             kb = k
     if kb < 0:
         return np.float32(np.nan)
+    return _wta_finish(c, kb, min_disp, subpixel, uniqueness, factor)
+
+
+@njit(cache=True, inline="always")
+def _wta_finish(c, kb, min_disp, subpixel, uniqueness, factor):
+    """Disparity of a pixel whose lowest finite cost is c[kb] (the first such on ties): the uniqueness test, then
+    the subpixel offset. factor = 100 / (100 - uniqueness)."""
+    nd = c.shape[0]
+    best = c[kb]
     if uniqueness > 0:
-        limit = c[kb] * factor
+        limit = best * factor
         for k in range(nd):
             # strictly below the limit, as OpenCV's SGBM; an exact tie with the best is ambiguous too (flat costs)
             if (k < kb - 1 or k > kb + 1) and (c[k] < limit or c[k] == best):

@@ -40,6 +40,11 @@ each pixel's largest finite cost. Peak memory besides the input (tracemalloc, se
 int16 arithmetic **1 x H*W*D float32**: both sweeps' int16 sums live in the output's own bytes (pixel p's 4*D
 bytes hold 2 x D int16) and are widened in place; float32 arithmetic **2 x H*W*D float32** (output + the
 backward sweep's sums). Plus O(paths * W * D) row buffers and O(H * W) per-pixel tables; no per-path volumes.
+
+The `sgm` matcher goes through `sgm_census_disparity`: census counts in uint8 (no float32 cost volume, no
+validation pass) and, after the sweeps, each row of the aggregated volume is built in a row buffer from the two
+sweeps' sums and taken at once to winner-takes-all, the right view's disparity and the left-right check: the
+aggregated volume is never written (same disparity as the public composition, tested).
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ from numba import njit, prange, types
 from numba.extending import overload
 
 from .errors import StereoKitError
+from .disparity import _lr_consistent, _wta_finish, _wta_options, disparity_with_lr_check, winner_takes_all
 from .validation import check_cost_volume, check_guide_image, check_min_disp, check_number
 
 __all__ = ["sgm", "sgm_mccnn", "scaled_penalties", "cost_scale", "path_directions"]
@@ -114,8 +120,9 @@ def _store(srow, x, acc, mask):
     """srow[x] = acc, with the invalid marker where the cost was +inf (-1 for int16, +inf for float32)."""
 
 
-def _combine_row(fwd, bwd, out, y, scale):
-    """out[y] = (forward + backward sums) * scale, +inf where the cost was +inf."""
+def _combine_row(fwd, bwd, row, y, scale):
+    """row[x, d] = (forward + backward sums of pixel (y, x)) * scale, +inf where the cost was +inf; `row` may be
+    the output volume's row y itself."""
 
 
 def _as_pen(v, like):
@@ -132,6 +139,16 @@ def _intview(a):
 
 def _is_int16(t) -> bool:
     return getattr(t, "dtype", None) == types.int16
+
+
+def _int16_sums(a):
+    """True (a compile-time constant) when the sweep sums `a` are int16."""
+
+
+@overload(_int16_sums, inline="always")
+def _ov_int16_sums(a):
+    flag = _is_int16(a)
+    return lambda a: flag
 
 
 @overload(_intview, inline="always")
@@ -361,26 +378,27 @@ def _ov_store(srow, x, acc, mask):
 
 
 @overload(_combine_row, inline="always")
-def _ov_combine_row(fwd, bwd, out, y, scale):
+def _ov_combine_row(fwd, bwd, row, y, scale):
     if _is_int16(fwd):
-        # fwd is bwd: the (H, W, 2, D) int16 view of `out` itself; go through a temporary per pixel
-        def impl(fwd, bwd, out, y, scale):
-            D = out.shape[2]
+        # fwd is bwd: the (H, W, 2, D) int16 view of the output volume, which `row` may be part of; go through a
+        # temporary per pixel
+        def impl(fwd, bwd, row, y, scale):
+            D = row.shape[1]
             tmp = np.empty(D, np.float32)
-            for x in range(out.shape[1]):
+            for x in range(row.shape[0]):
                 for d in range(D):
                     f = fwd[y, x, 0, d]
                     v = (np.float32(f) + np.float32(bwd[y, x, 1, d])) * scale
                     tmp[d] = _INF if f < 0 else v
                 for d in range(D):
-                    out[y, x, d] = tmp[d]
+                    row[x, d] = tmp[d]
 
         return impl
 
-    def impl(fwd, bwd, out, y, scale):
-        for x in range(out.shape[1]):
-            for d in range(out.shape[2]):
-                out[y, x, d] = (fwd[y, x, 0, d] + bwd[y, x, 0, d]) * scale
+    def impl(fwd, bwd, row, y, scale):
+        for x in range(row.shape[0]):
+            for d in range(row.shape[1]):
+                row[x, d] = (fwd[y, x, 0, d] + bwd[y, x, 0, d]) * scale
 
     return impl
 
@@ -533,11 +551,60 @@ def _prepare(cost, hi, nonneg, lim):
     return nbad.sum(), nfit.sum()
 
 
+_NOKEY = np.int32(0x7FFFFFFF)
+
+
+@njit(fastmath=_FASTMATH, inline="always")
+def _wta_row_int16(sums, y, row, key, rkey, kbest, min_disp, subpixel, uniqueness, lr_threshold, want_right,
+                   left_row, right_row):
+    """`disparity_with_lr_check` (or `winner_takes_all` when not want_right) of row y of the volume whose costs are
+    the int16 sweep sums sums[y, x, 0] + sums[y, x, 1] (sums[y, x, 0] < 0 where the cost is invalid), without
+    that volume: the row is built in `row` (float32 (W, D), the costs as disparity.py sees them) while integer keys
+    ``cost * D + k`` give each pixel's, and each right pixel's, lowest cost and, on ties, the smallest disparity
+    with vectorised integer minima (the float argmin loop cost as much as all the rest of this step); then the
+    same uniqueness test, subpixel fit and left-right check as `stereokit.disparity`. Needs D * 65535 < 2**31."""
+    W, D = row.shape
+    factor = np.float32(100.0 / (100.0 - uniqueness) if uniqueness > 0 else 1.0)
+    # C_right(xr, d) = C(xr + min_disp + d, d): pixel x's cost at d is right pixel xr = x - min_disp - d's. With
+    # rkey[i] for xr = i - (D - 1) - min_disp and the keys stored by descending d (key[D - 1 - d]), pixel x updates
+    # the contiguous rkey[x : x + D] with key[0 : D] (the reversed or strided forms do not vectorise).
+    rkey[:] = _NOKEY
+    for x in range(W):
+        km = _NOKEY
+        for d in range(D):
+            f = sums[y, x, 0, d]
+            s = np.int32(f) + np.int32(sums[y, x, 1, d])
+            row[x, d] = _INF if f < 0 else np.float32(s)
+            k = _NOKEY if f < 0 else s * np.int32(D) + np.int32(d)
+            key[D - 1 - d] = k
+            km = min(km, k)
+        kbest[x] = km
+        if want_right:
+            seg = rkey[x : x + D]
+            for j in range(D):
+                seg[j] = min(seg[j], key[j])
+    if want_right:
+        for xr in range(W):
+            i = xr + D - 1 + min_disp
+            k = rkey[i] if 0 <= i < rkey.shape[0] else _NOKEY
+            right_row[xr] = np.float32(np.nan) if k == _NOKEY else np.float32(min_disp + k % D)
+    for x in range(W):
+        k = kbest[x]
+        disp = np.float32(np.nan)
+        if k != _NOKEY:
+            disp = _wta_finish(row[x], k % D, min_disp, subpixel, uniqueness, factor)
+            if lr_threshold >= 0 and not np.isnan(disp) and not _lr_consistent(x, disp, right_row, lr_threshold):
+                disp = np.float32(np.nan)
+        left_row[x] = disp
+
+
 @njit(cache=True, parallel=True, fastmath=_FASTMATH)
 def _sgm_kernel(cost, hi, nonneg, fwd, bwd, sf, sb, out, dxs, dys, P1, P2, mode, guide, gamma_inv, left, right,
-                min_disp, thr, Q1, Q2, V, scale):
+                min_disp, thr, Q1, Q2, V, scale, wta, disp_left, disp_right):
     """Forward and backward sweeps in parallel (sums in fwd[:, :, sf], bwd[:, :, sb]), then
-    out = (forward + backward) * scale."""
+    out = (forward + backward) * scale; or, for the int16 sums with scale 1, when wta = (True, min_disp, subpixel,
+    uniqueness, lr_threshold, want_right), each row of that volume goes straight to `_wta_row_int16` (disp_left,
+    disp_right) and the volume is never written."""
     for s in prange(2):
         if s == 0:
             _sweep(cost, hi, nonneg, fwd, sf, False, dxs, dys, P1, P2, mode, guide, gamma_inv, left, right,
@@ -545,9 +612,21 @@ def _sgm_kernel(cost, hi, nonneg, fwd, bwd, sf, sb, out, dxs, dys, P1, P2, mode,
         else:
             _sweep(cost, hi, nonneg, bwd, sb, True, dxs, dys, P1, P2, mode, guide, gamma_inv, left, right,
                    min_disp, thr, Q1, Q2, V)
-    for y in prange(cost.shape[0]):
-        _combine_row(fwd, bwd, out, y, scale)
-
+    H, W, D = cost.shape
+    if _int16_sums(fwd) and wta[0]:
+        # rows in blocks, one set of row buffers per block (fresh ones per row would cost their page faults)
+        nblock = min(H, 64)
+        for b in prange(nblock):
+            row = np.empty((W, D), np.float32)
+            key = np.empty(D, np.int32)
+            rkey = np.empty(W + D - 1, np.int32)
+            kbest = np.empty(W, np.int32)
+            for y in range(b * H // nblock, (b + 1) * H // nblock):
+                _wta_row_int16(fwd, y, row, key, rkey, kbest, wta[1], wta[2], wta[3], wta[4], wta[5], disp_left[y],
+                               disp_right[y])
+    else:
+        for y in prange(H):
+            _combine_row(fwd, bwd, out[y], y, scale)
 
 
 # ------------------------------------------------------------------------------------------------- validation
@@ -578,6 +657,8 @@ def _check_penalty(name: str, value, positive: bool = False) -> np.float32:
 
 
 _EMPTY2 = np.zeros((1, 1), np.float32)
+_EMPTY3 = np.zeros((1, 1, 1), np.float32)
+_NO_WTA = (False, 0, 0, 0.0, -1.0, False)  # _sgm_kernel's `wta`: write the aggregated volume
 
 
 def _int16_limit(paths: int, P1, P2, mode: int) -> int:
@@ -604,7 +685,7 @@ def _run(vol, paths, P1, P2, mode, guide, gamma_inv, left, right, min_disp, thr,
     tmp = np.empty_like(vol)
     dxs, dys = _dirs(paths)
     _sgm_kernel(vol, hi, nonneg, out.reshape(H, W, 1, D), tmp.reshape(H, W, 1, D), 0, 0, out, dxs, dys,
-                np.float32(P1), np.float32(P2), *pen)
+                np.float32(P1), np.float32(P2), *pen, _NO_WTA, _EMPTY2, _EMPTY2)
     return out
 
 
@@ -613,30 +694,48 @@ def _dirs(paths: int):
     return dirs[:, 0].copy(), dirs[:, 1].copy()
 
 
-def _aggregate_int16(vol, hi, nonneg, paths, P1, P2, pen):
+def _aggregate_int16(vol, hi, nonneg, paths, P1, P2, pen, wta=_NO_WTA):
     """The int16 kernel on a validated volume (float32 with +inf, or int16 with a sentinel above every valid
-    cost) and its per-pixel tables; returns float32 (H, W, D), +inf where the cost was invalid."""
+    cost) and its per-pixel tables; returns float32 (H, W, D), +inf where the cost was invalid, or with `wta`
+    (see _sgm_kernel) the left disparity (H, W) instead."""
     H, W, D = vol.shape
+    dxs, dys = _dirs(paths)
+    if wta[0]:
+        # the sums alone: the aggregated volume never exists, only one row of it per thread
+        scratch = np.empty((H, W, 2, D), np.int16)
+        left = np.empty((H, W), np.float32)
+        right = np.empty((H, W), np.float32)
+        _sgm_kernel(vol, hi, nonneg, scratch, scratch, 0, 1, _EMPTY3, dxs, dys, np.int16(P1), np.int16(P2), *pen,
+                    wta, left, right)
+        return left
     out = np.empty((H, W, D), np.float32)
     # both sweeps' int16 sums live in the output's own memory: pixel p's 4*D bytes hold 2 x D int16
     scratch = out.view(np.int16).reshape(H, W, 2, D)
-    dxs, dys = _dirs(paths)
-    _sgm_kernel(vol, hi, nonneg, scratch, scratch, 0, 1, out, dxs, dys, np.int16(P1), np.int16(P2), *pen)
+    _sgm_kernel(vol, hi, nonneg, scratch, scratch, 0, 1, out, dxs, dys, np.int16(P1), np.int16(P2), *pen, wta,
+                _EMPTY2, _EMPTY2)
     return out
 
 
-def sgm_census_int16(volume: np.ndarray, hi: np.ndarray, max_cost: int, P1: float, P2: float, paths: int = 8, *,
-                     guide: np.ndarray | None = None, p2_gamma: float = 8.0 / 255.0) -> np.ndarray:
-    """Internal fast path of the `sgm` matcher: `sgm` on the int16 volume and table of
-    `stereokit.cost.census_volume_int16` (no float32 volume, no validation pass: counts are exact integers);
-    max_cost: an upper bound of the valid costs (the census bit count).
-    Same output as ``sgm(cost_volume(..., cost="census"), ...)`` (tested); falls back to it when the penalties
-    do not allow int16 arithmetic."""
+def sgm_census_disparity(volume: np.ndarray, hi: np.ndarray, max_cost: int, P1: float, P2: float, paths: int = 8, *,
+                         guide: np.ndarray | None = None, p2_gamma: float = 8.0 / 255.0, min_disp: int = 0,
+                         subpixel: str | None = "parabola", uniqueness: float = 0.0,
+                         lr_threshold: float | None = 1.0) -> np.ndarray:
+    """Internal fast path of the `sgm` matcher: the left disparity of
+    ``disparity_with_lr_check(sgm(cost_volume(..., cost="census"), ...), min_disp, subpixel, uniqueness,
+    lr_threshold)`` (`winner_takes_all` when lr_threshold is None) from the int16 volume and table of
+    `stereokit.cost.census_counts` (uint8, 255 = out of the image), fused: no float32 cost volume, no validation pass (counts are exact
+    integers), and each row of the aggregated volume goes from the sweeps' sums straight to winner-takes-all, so
+    the aggregated volume is never written either. max_cost: an upper bound of the valid costs (the census bit
+    count). Same output as that composition (tested), which it falls back to when the penalties do not allow
+    int16 arithmetic."""
     paths = _check_paths(paths)
     p1 = _check_penalty("P1", P1)
     p2 = _check_penalty("P2", P2)
     if p2 < p1:
         raise StereoKitError(f"P2 ({P2}) must be >= P1 ({P1})")
+    code = _wta_options(subpixel, uniqueness)
+    lr = -1.0 if lr_threshold is None else check_number("the left-right threshold (px)", lr_threshold)
+    min_disp = check_min_disp(min_disp)
     H, W, D = volume.shape
     if guide is None:
         mode, g, gamma_inv = 0, _EMPTY2, 0.0
@@ -645,13 +744,18 @@ def sgm_census_int16(volume: np.ndarray, hi: np.ndarray, max_cost: int, P1: floa
         gamma_inv = 1.0 / _check_penalty("p2_gamma", p2_gamma, positive=True)
         mode = 1
     lim = _int16_limit(paths, p1, p2, mode)
-    if lim < 0 or max_cost > lim:
-        vol = np.where(volume == np.int16(32767), np.float32(np.inf), volume.astype(np.float32))
-        return sgm(vol, P1, P2, paths, guide=guide, p2_gamma=p2_gamma)
+    if lim < 0 or max_cost > lim or D * 65535 >= 2**31:  # the last: _wta_row_int16's int32 keys
+        vol = np.where(volume == np.uint8(255), np.float32(np.inf), volume.astype(np.float32))
+        agg = sgm(vol, P1, P2, paths, guide=guide, p2_gamma=p2_gamma)
+        del vol
+        if lr_threshold is None:
+            return winner_takes_all(agg, min_disp, subpixel, uniqueness)
+        return disparity_with_lr_check(agg, min_disp, subpixel, uniqueness, lr)
     nonneg = np.ones((H, W), np.bool_)
     pen = (mode, g, np.float32(gamma_inv), _EMPTY2, _EMPTY2, 0, np.float32(0.0), np.float32(1.0), np.float32(1.0),
            np.float32(1.0), np.float32(1.0))
-    return _aggregate_int16(np.ascontiguousarray(volume), hi, nonneg, paths, p1, p2, pen)
+    wta = (True, min_disp, code, float(uniqueness), float(lr), lr >= 0)
+    return _aggregate_int16(np.ascontiguousarray(volume), hi, nonneg, paths, p1, p2, pen, wta)
 
 
 # ----------------------------------------------------------------------------------------------------- public

@@ -67,9 +67,9 @@ def _wta_finish(c, kb, min_disp, subpixel, uniqueness, factor):
     """Disparity of a pixel whose lowest finite cost is c[kb] (the first such on ties): the uniqueness test, then
     the subpixel offset. factor = 100 / (100 - uniqueness)."""
     nd = c.shape[0]
-    best = c[kb]
+    best = np.float64(c[kb])  # float64, as the argmin loop's: the equiangular fit's differences are taken in it
     if uniqueness > 0:
-        limit = best * factor
+        limit = c[kb] * factor
         for k in range(nd):
             # strictly below the limit, as OpenCV's SGBM; an exact tie with the best is ambiguous too (flat costs)
             if (k < kb - 1 or k > kb + 1) and (c[k] < limit or c[k] == best):

@@ -71,13 +71,57 @@ def _nan_median_fixup(disp, r, ys, xs, out):
             out[y, x] = np.nan if np.isnan(disp[y, x]) else _valid_median(disp, y, x, r, buf)
 
 
+# Odd-even transposition sort of 9 values: 9 rounds of compare-exchanges of neighbours, alternately from 0 and 1.
+_SORT9 = np.array([(i, i + 1) for rnd in range(9) for i in range(rnd % 2, 8, 2)], dtype=np.int64)
+
+
+@njit(parallel=True, cache=True)
+def _median3_kernel(disp, pairs, out):
+    """The 3x3 valid-only lower median of every pixel (disp has no +-inf), branch-free along each row: the 9
+    neighbours, +inf where outside the image or invalid, are sorted by a compare-exchange network applied to whole
+    rows at once (vectorises), and pixel x takes the ((n - 1) // 2)-th of its n valid values."""
+    h, w = disp.shape
+    inf = np.float32(np.inf)
+    for y in prange(h):
+        v = np.empty((9, w), np.float32)
+        for k in range(9):
+            yy = y + k // 3 - 1
+            dx = k % 3 - 1
+            row = v[k]
+            if yy < 0 or yy >= h:
+                row[:] = inf
+                continue
+            src = disp[yy]
+            for x in range(w):
+                xx = min(max(x + dx, 0), w - 1)
+                t = src[xx]
+                row[x] = inf if (t != t or xx != x + dx) else t
+        for c in range(pairs.shape[0]):
+            a = v[pairs[c, 0]]
+            b = v[pairs[c, 1]]
+            for x in range(w):
+                lo = min(a[x], b[x])
+                hi = max(a[x], b[x])
+                a[x] = lo
+                b[x] = hi
+        for x in range(w):
+            n = 0
+            for k in range(9):
+                n += v[k, x] < inf
+            m = v[0, x]
+            for k in range(1, 5):  # the lower median of at most 9 values is among the 5 smallest
+                m = v[k, x] if k == (n - 1) // 2 else m
+            out[y, x] = np.float32(np.nan) if disp[y, x] != disp[y, x] else m
+
+
 def median_filter(disp: np.ndarray, size: int = 3) -> np.ndarray:
     """Median over a size x size window of the *valid* pixels; invalid (NaN) pixels stay invalid.
 
     Unlike OpenCV's medianBlur on its int16 maps (where invalid pixels vote as very small disparities), invalid
     neighbours are ignored, so valid pixels beside an occlusion keep their own depth. Windows are clipped at the
-    border. An even count of valid values takes the lower median. Sizes 3 and 5 run cv2.medianBlur where the
-    window is full and valid and the exact valid-only median elsewhere.
+    border. An even count of valid values takes the lower median. Size 3 sorts the nine neighbours of a whole row at
+    once (a sorting network); size 5 runs cv2.medianBlur where the window is full and valid and the exact
+    valid-only median elsewhere.
     """
     disp = _check_disparity(disp)
     size = check_number("median size", size, integer=True, positive=True)
@@ -89,6 +133,9 @@ def median_filter(disp: np.ndarray, size: int = 3) -> np.ndarray:
     size = 2 * r + 1
     out = np.empty_like(disp)
     h, w = disp.shape
+    if size == 3 and not np.isinf(disp).any():
+        _median3_kernel(disp, _SORT9, out)
+        return out
     if size > 5 or h <= 2 * r or w <= 2 * r:
         _nan_median_kernel(disp, r, out)
         return out
@@ -116,18 +163,48 @@ def remove_speckles(disp: np.ndarray, max_size: int = 100, max_diff: float = 1.0
     max_size = min(max_size, disp.size)  # cv2 takes a C int; a region cannot be larger than the image
     if max_size <= 0:
         return disp.copy()
-    valid = np.isfinite(disp)
-    if not valid.any():
+    lo, hi = _finite_range(disp)
+    if not lo <= hi:  # no finite pixel
         return disp.copy()
-    lo, hi = float(disp[valid].min()), float(disp[valid].max())
+    lo, hi = float(lo), float(hi)
     scale = 16.0 if (hi - lo) * 16.0 < 32000 else 32000.0 / max(hi - lo, 1.0)
     sentinel = -32768
-    fixed = np.full(disp.shape, sentinel, dtype=np.int16)
-    fixed[valid] = np.round((disp[valid] - lo) * scale).astype(np.int16)
+    fixed = np.empty(disp.shape, dtype=np.int16)
+    _to_fixed(disp, np.float32(lo), np.float32(scale), sentinel, fixed)
     cv2.filterSpeckles(fixed, sentinel, int(max_size), max(int(round(max_diff * scale)), 0))
-    out = disp.copy()
-    out[fixed == sentinel] = np.nan
+    out = np.empty_like(disp)
+    _drop_removed(disp, fixed, sentinel, out)
     return out
+
+
+@njit(cache=True)
+def _finite_range(disp):
+    """(min, max) of the finite values; (inf, -inf) when there is none."""
+    lo = np.float32(np.inf)
+    hi = np.float32(-np.inf)
+    for v in disp.ravel():
+        if np.isfinite(v):
+            lo = min(lo, v)
+            hi = max(hi, v)
+    return lo, hi
+
+
+@njit(parallel=True, cache=True)
+def _to_fixed(disp, lo, scale, sentinel, fixed):
+    """fixed = round((disp - lo) * scale) in float32 (half to even), `sentinel` where disp is not finite."""
+    h, w = disp.shape
+    for y in prange(h):
+        for x in range(w):
+            v = disp[y, x]
+            fixed[y, x] = np.int16(np.rint((v - lo) * scale)) if np.isfinite(v) else np.int16(sentinel)
+
+
+@njit(parallel=True, cache=True)
+def _drop_removed(disp, fixed, sentinel, out):
+    h, w = disp.shape
+    for y in prange(h):
+        for x in range(w):
+            out[y, x] = np.float32(np.nan) if fixed[y, x] == sentinel else disp[y, x]
 
 
 def fill_invalid(disp: np.ndarray) -> np.ndarray:

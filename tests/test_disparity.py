@@ -33,6 +33,20 @@ def test_subpixel_fits_are_exact_on_their_model(true):
     assert winner_takes_all(para, 0, subpixel=None)[0, 0] == np.floor(true + 0.5 - 1e-9)
 
 
+def test_subpixel_offsets_are_computed_in_float64():
+    # float32 costs whose differences float32 would round: the offset is taken from the exact (float64) differences
+    rng = np.random.default_rng(3)
+    vol = np.empty((1, 200, 3), np.float32)
+    vol[0, :, 1] = (rng.random(200) * 1e-3).astype(np.float32)
+    vol[0, :, 0] = (1.0 + rng.random(200)).astype(np.float32)
+    vol[0, :, 2] = (1.0 + rng.random(200)).astype(np.float32)
+    cm, best, cp = (vol[0, :, j].astype(np.float64) for j in range(3))
+    expect = {"parabola": (cm - cp) / (2.0 * (cm - 2.0 * best + cp)),
+              "equiangular": (cm - cp) / (2.0 * np.maximum(cm - best, cp - best))}
+    for method, delta in expect.items():
+        np.testing.assert_array_equal(winner_takes_all(vol, 0, subpixel=method)[0], (1.0 + delta).astype(np.float32))
+
+
 def test_subpixel_skipped_at_range_ends_and_next_to_inf():
     vol = np.array([[[0, 1, 2], [np.inf, 0, 1], [2, 1, 0]]], np.float32)
     assert winner_takes_all(vol, 0, subpixel="parabola").tolist() == [[0.0, 1.0, 2.0]]

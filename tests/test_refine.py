@@ -24,6 +24,56 @@ def reference_median(disp, size):
     return out
 
 
+def reference_speckles(disp, max_size, max_diff):
+    """remove_speckles in NumPy: the 1/16-px int16 copy OpenCV's filterSpeckles works on, built with array ops."""
+    import cv2
+
+    valid = np.isfinite(disp)
+    lo, hi = float(disp[valid].min()), float(disp[valid].max())
+    scale = 16.0 if (hi - lo) * 16.0 < 32000 else 32000.0 / max(hi - lo, 1.0)
+    fixed = np.full(disp.shape, -32768, dtype=np.int16)
+    fixed[valid] = np.round((disp[valid] - np.float32(lo)) * np.float32(scale)).astype(np.int16)
+    cv2.filterSpeckles(fixed, -32768, max_size, max(int(round(max_diff * scale)), 0))
+    out = disp.copy()
+    out[fixed == -32768] = np.nan
+    return out
+
+
+@pytest.mark.parametrize("spread", [40.0, 3000.0])  # 3000 px: wider than int16 at 1/16 px, a coarser step
+def test_speckles_match_the_numpy_reference(spread):
+    rng = np.random.default_rng(11)
+    base = np.kron(rng.random((12, 15)), np.ones((6, 6))) * spread - spread / 4  # blocks of 36 px, some negative
+    disp = (base + rng.random(base.shape) * 0.5).astype(np.float32)
+    disp[rng.random(disp.shape) < 0.1] = np.nan
+    disp[3, 4] = np.inf
+    disp[7, 9] = -np.inf
+    for max_size, max_diff in [(30, 1.0), (40, 0.6), (100, 2.0)]:
+        out = remove_speckles(disp, max_size, max_diff)
+        np.testing.assert_array_equal(out, reference_speckles(disp, max_size, max_diff))
+        assert np.isnan(out[3, 4]) and np.isnan(out[7, 9])  # infinite disparities are invalid
+
+
+def test_speckles_round_half_to_even_at_one_sixteenth():
+    # a 1-px blob 4.5 steps of 1/16 px above a 30-px region, with max_diff 4/16 px: rounded half to even (to 4
+    # steps, as NumPy rounds) it joins the region and stays; rounded half up (5 steps) it would be a speckle
+    disp = np.full((8, 8), np.nan, np.float32)
+    disp[:5, :6] = 10.0
+    disp[5, 0] = np.float32(10.0) + np.float32(4.5 / 16)
+    out = remove_speckles(disp, max_size=10, max_diff=0.25)
+    np.testing.assert_array_equal(out, disp)
+    np.testing.assert_array_equal(out, reference_speckles(disp, 10, 0.25))
+
+
+def test_median3_matches_reference_with_infinities_and_borders():
+    rng = np.random.default_rng(12)
+    disp = (rng.random((23, 31)) * 50 - 10).astype(np.float32)
+    disp[rng.random(disp.shape) < 0.35] = np.nan
+    np.testing.assert_array_equal(median_filter(disp, 3), reference_median(disp, 3))
+    disp[0, 0] = np.inf  # +-inf take the general path, which counts them as values (the network could not)
+    disp[5, 5] = -np.inf
+    np.testing.assert_array_equal(median_filter(disp, 3), reference_median(disp, 3))
+
+
 @pytest.mark.parametrize("size", [3, 5])
 def test_median_ignores_invalid_pixels(size):
     rng = np.random.default_rng(0)

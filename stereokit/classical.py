@@ -7,6 +7,10 @@ Every matcher is the same chain of plain array functions::
         -> left-right check against the right disparity taken from the same volume
         -> median filter -> speckle removal -> optional background fill (stereokit.refine)
 
+`sgm` and, on integer images, `bm-sad` / `bm-ssd` run fused equivalents of the first steps (census counts into
+SGM with the winner-takes-all in its last pass; SAD/SSD window sums streamed into the winner-takes-all) that give
+the same disparities without materialising the volumes (tests/test_sgm_fastpath.py, tests/test_blockmatch.py).
+
 Signature of every matcher: ``f(pair, max_disp, *, min_disp=0, **options) -> float32 (H, W)`` disparity of the
 left view, NaN invalid, searching ``[min_disp, min_disp + max_disp)``. Deterministic: same input, same output.
 The defaults were chosen on real data (the eleven shared Middlebury scenes, mean bad-2.0 after KITTI-style

@@ -55,8 +55,8 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
 
-from .errors import StereoKitError
 from .disparity import _lr_consistent, _wta_finish, _wta_options, disparity_with_lr_check, winner_takes_all
+from .errors import StereoKitError
 from .validation import check_cost_volume, check_guide_image, check_min_disp, check_number
 
 __all__ = ["sgm", "sgm_mccnn", "scaled_penalties", "cost_scale", "path_directions"]
@@ -561,7 +561,7 @@ def _wta_row_int16(sums, y, row, key, rkey, kbest, min_disp, subpixel, uniquenes
     the int16 sweep sums sums[y, x, 0] + sums[y, x, 1] (sums[y, x, 0] < 0 where the cost is invalid), without
     that volume: the row is built in `row` (float32 (W, D), the costs as disparity.py sees them) while integer keys
     ``cost * D + k`` give each pixel's, and each right pixel's, lowest cost and, on ties, the smallest disparity
-    with vectorised integer minima (the float argmin loop cost as much as all the rest of this step); then the
+    with vectorised integer minima (Numba does not vectorise the float argmin loop of disparity.py); then the
     same uniqueness test, subpixel fit and left-right check as `stereokit.disparity`. Needs D * 65535 < 2**31."""
     W, D = row.shape
     factor = np.float32(100.0 / (100.0 - uniqueness) if uniqueness > 0 else 1.0)
@@ -695,8 +695,8 @@ def _dirs(paths: int):
 
 
 def _aggregate_int16(vol, hi, nonneg, paths, P1, P2, pen, wta=_NO_WTA):
-    """The int16 kernel on a validated volume (float32 with +inf, or int16 with a sentinel above every valid
-    cost) and its per-pixel tables; returns float32 (H, W, D), +inf where the cost was invalid, or with `wta`
+    """The int16 kernel on a validated volume (float32 with +inf, or integer counts with a sentinel above every
+    valid cost) and its per-pixel tables; returns float32 (H, W, D), +inf where the cost was invalid, or with `wta`
     (see _sgm_kernel) the left disparity (H, W) instead."""
     H, W, D = vol.shape
     dxs, dys = _dirs(paths)
@@ -722,12 +722,12 @@ def sgm_census_disparity(volume: np.ndarray, hi: np.ndarray, max_cost: int, P1: 
                          lr_threshold: float | None = 1.0) -> np.ndarray:
     """Internal fast path of the `sgm` matcher: the left disparity of
     ``disparity_with_lr_check(sgm(cost_volume(..., cost="census"), ...), min_disp, subpixel, uniqueness,
-    lr_threshold)`` (`winner_takes_all` when lr_threshold is None) from the int16 volume and table of
-    `stereokit.cost.census_counts` (uint8, 255 = out of the image), fused: no float32 cost volume, no validation pass (counts are exact
-    integers), and each row of the aggregated volume goes from the sweeps' sums straight to winner-takes-all, so
-    the aggregated volume is never written either. max_cost: an upper bound of the valid costs (the census bit
-    count). Same output as that composition (tested), which it falls back to when the penalties do not allow
-    int16 arithmetic."""
+    lr_threshold)`` (`winner_takes_all` when lr_threshold is None) from the uint8 counts and table of
+    `stereokit.cost.census_counts` (255 = out of the image), fused: no float32 cost volume, no validation pass
+    (counts are exact integers), and each row of the aggregated volume goes from the sweeps' sums straight to
+    winner-takes-all, so the aggregated volume is never written either. max_cost: an upper bound of the valid
+    costs (the census bit count, below 255). Same output as that composition (tested), which it falls back to when
+    the penalties do not allow int16 arithmetic."""
     paths = _check_paths(paths)
     p1 = _check_penalty("P1", P1)
     p2 = _check_penalty("P2", P2)
@@ -736,6 +736,9 @@ def sgm_census_disparity(volume: np.ndarray, hi: np.ndarray, max_cost: int, P1: 
     code = _wta_options(subpixel, uniqueness)
     lr = -1.0 if lr_threshold is None else check_number("the left-right threshold (px)", lr_threshold)
     min_disp = check_min_disp(min_disp)
+    if volume.dtype != np.uint8 or not 0 <= max_cost < 255:
+        raise StereoKitError(f"sgm_census_disparity takes census_counts' uint8 volume (counts below 255), got "
+                             f"{volume.dtype} with max_cost {max_cost}")
     H, W, D = volume.shape
     if guide is None:
         mode, g, gamma_inv = 0, _EMPTY2, 0.0

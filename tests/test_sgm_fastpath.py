@@ -137,3 +137,12 @@ def test_sgm_census_disparity_refuses_bad_options():
         p1, p2 = args.pop("P1"), args.pop("P2")
         with pytest.raises(ValueError, match=match):
             sgm_census_disparity(vol, hi, 62, p1, p2, 8, **args)
+
+
+def test_sgm_census_disparity_takes_uint8_counts_only():
+    pair = _random_pair(2)
+    vol, hi = census_counts(pair.left_gray, pair.right_gray, 12, census_window=(9, 7))
+    with pytest.raises(ValueError, match="uint8"):
+        sgm_census_disparity(vol.astype(np.int16), hi, 62, 8, 120)  # 255 would no longer mark out-of-image cells
+    with pytest.raises(ValueError, match="below 255"):
+        sgm_census_disparity(vol, hi, 300, 8, 120)

@@ -5,9 +5,9 @@
 
 The paper tuned its hyperparameters (presets.py) for its own networks; a network trained elsewhere gives costs
 of another scale and shape. This runs a coordinate descent from the `--start` preset: each parameter in turn is
-multiplied by a few factors and a change is kept when the tuning score (`--objective`: bad-2.0, or the mean of
-bad-2.0 and D1-all, the two figures of issue 4's target; KITTI-filled, all pixels with ground truth) drops by more
-than 0.01; it stops after --rounds rounds, or after the first round that keeps nothing.
+multiplied by a few factors and a change is kept when the tuning score drops by more than 0.01 (`--objective`:
+bad-2.0, or the mean of bad-2.0 and D1-all, the two figures of the README's MC-CNN target; KITTI-filled, all pixels
+with ground truth); it stops after --rounds rounds, or after the first round that keeps nothing.
 The tuning set (`--tune-on`): "train" (the default, and the rule of the shipped "tuned" preset), the mean over the
 shared Middlebury scenes *outside* learned.splits.VALIDATION_SCENES; or "sample", the Middlebury 2014 Motorcycle
 pair shipped with scikit-image, which no training run uses and which is not held out. The network has fitted the

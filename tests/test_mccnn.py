@@ -808,14 +808,13 @@ def test_tuned_preset_is_the_recorded_search_result():
     in the log under the rule (the script's defaults: the training scenes' mean of its default objective), the one
     with the lowest tuning score. The log's earlier searches predate the `--tune-on` and `--objective` options (no
     "tune_on" key: the training scenes; no "objective" key: bad-2.0, then named "tune_bad2" / "train_mean_bad2")."""
-
-    def tune_score(found):
-        return found.get("tune_score", found.get("tune_bad2", found.get("train_mean_bad2")))
-
     from pathlib import Path
 
     from learned.mccnn.presets import preset_params
     from learned.splits import VALIDATION_SCENES
+
+    def tune_score(found):
+        return found.get("tune_score", found.get("tune_bad2", found.get("train_mean_bad2")))
 
     log = Path(__file__).resolve().parents[1] / "benchmarks" / "results_mccnn_tune.log"
     text = log.read_text()

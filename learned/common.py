@@ -358,6 +358,17 @@ def recorded_iterations(path: Path) -> int | None:
     return n if type(n) is int else None
 
 
+def check_resume_position(start: int, total: int, weights: Path, path: str | os.PathLike, option: str) -> None:
+    """A run resumed at iteration `start` of `total`: past the end, or at it with its final `weights` (and the JSON
+    beside them recording `total`) written, raises; at it without them (stopped between its last checkpoint and its
+    weights), says on stderr that only the weights are left to write."""
+    if start < total:
+        return
+    if start > total or (weights.is_file() and recorded_iterations(weights.with_suffix(".json")) == total):
+        raise StereoKitError(f"--resume: {path} is at iteration {start}, not below {option} {total}")
+    print(f"--resume: {path} is at its last iteration ({total}); writing the final weights", file=sys.stderr)
+
+
 def rng_state() -> dict:
     """Python, NumPy and torch RNG states, storable with weights_only=True (tensors and plain types only)."""
     py = random.getstate()

@@ -25,7 +25,7 @@ import numpy as np
 
 from .blockmatch import block_match, block_match_supported
 from .cost import cost_volume
-from .disparity import _wta_options, disparity_with_lr_check, winner_takes_all
+from .disparity import _left_disparity, _wta_options
 from .errors import StereoKitError
 from .pair import StereoPair
 from .refine import fill_invalid, median_filter, remove_speckles
@@ -59,10 +59,7 @@ def disparity_from_volume(
     KITTI background interpolation (the score under KITTI/Middlebury-with-fill protocols does not change; the
     density becomes 100 %).
     """
-    if lr_threshold is None:
-        disp = winner_takes_all(volume, min_disp, subpixel=subpixel, uniqueness=uniqueness)
-    else:  # = left_right_check(winner_takes_all(...), right_disparity(...)), in one pass over the volume
-        disp = disparity_with_lr_check(volume, min_disp, subpixel, uniqueness, lr_threshold)
+    disp = _left_disparity(volume, min_disp, subpixel, uniqueness, lr_threshold)
     return _postprocess(disp, median, speckle_size, speckle_diff, fill)
 
 

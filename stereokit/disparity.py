@@ -187,3 +187,12 @@ def disparity_with_lr_check(
     _disparity_kernel(volume, check_min_disp(min_disp), code, float(uniqueness), float(lr_threshold),
                       True, True, left, right)
     return left
+
+
+def _left_disparity(volume: np.ndarray, min_disp: int, subpixel: str | None, uniqueness: float,
+                    lr_threshold: float | None) -> np.ndarray:
+    """`disparity_with_lr_check`, or `winner_takes_all` when lr_threshold is None: what the matchers' option
+    ``lr_threshold=None`` (no left-right check) means."""
+    if lr_threshold is None:
+        return winner_takes_all(volume, min_disp, subpixel, uniqueness)
+    return disparity_with_lr_check(volume, min_disp, subpixel, uniqueness, lr_threshold)

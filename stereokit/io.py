@@ -467,7 +467,8 @@ def read_disparity(path: PathLike) -> np.ndarray:
             raise StereoKitError(f"{path} holds an empty disparity array (shape {mapped.shape})")
         with np.errstate(over="ignore"):
             arr = np.array(mapped, dtype=np.float32)
-        if np.isinf(arr).sum() > np.isinf(mapped).sum():
+        # only a float wider than float32 can overflow it (every int64 is below float32's maximum)
+        if mapped.dtype.itemsize > 4 and mapped.dtype.kind == "f" and np.isinf(arr).sum() > np.isinf(mapped).sum():
             raise StereoKitError(f"{path} holds values beyond float32's range (max {np.nanmax(np.abs(mapped)):g})")
         arr[~np.isfinite(arr)] = np.nan
         return arr

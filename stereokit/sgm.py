@@ -55,7 +55,7 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
 
-from .disparity import _lr_consistent, _wta_finish, _wta_options, disparity_with_lr_check, winner_takes_all
+from .disparity import _left_disparity, _lr_consistent, _wta_finish, _wta_options
 from .errors import StereoKitError
 from .validation import check_cost_volume, check_guide_image, check_min_disp, check_number
 
@@ -555,20 +555,22 @@ _NOKEY = np.int32(0x7FFFFFFF)
 
 
 @njit(fastmath=_FASTMATH, inline="always")
-def _wta_row_int16(sums, y, row, key, rkey, kbest, min_disp, subpixel, uniqueness, lr_threshold, want_right,
-                   left_row, right_row):
-    """`disparity_with_lr_check` (or `winner_takes_all` when not want_right) of row y of the volume whose costs are
-    the int16 sweep sums sums[y, x, 0] + sums[y, x, 1] (sums[y, x, 0] < 0 where the cost is invalid), without
+def _wta_row_int16(sums, y, row, key, rkey, kbest, min_disp, subpixel, uniqueness, lr_threshold, left_row,
+                   right_row):
+    """`disparity_with_lr_check` (or `winner_takes_all` when lr_threshold < 0) of row y of the volume whose costs
+    are the int16 sweep sums sums[y, x, 0] + sums[y, x, 1] (sums[y, x, 0] < 0 where the cost is invalid), without
     that volume: the row is built in `row` (float32 (W, D), the costs as disparity.py sees them) while integer keys
     ``cost * D + k`` give each pixel's, and each right pixel's, lowest cost and, on ties, the smallest disparity
     with vectorised integer minima (Numba does not vectorise the float argmin loop of disparity.py); then the
     same uniqueness test, subpixel fit and left-right check as `stereokit.disparity`. Needs D * 65535 < 2**31."""
     W, D = row.shape
     factor = np.float32(100.0 / (100.0 - uniqueness) if uniqueness > 0 else 1.0)
+    want_right = lr_threshold >= 0
     # C_right(xr, d) = C(xr + min_disp + d, d): pixel x's cost at d is right pixel xr = x - min_disp - d's. With
     # rkey[i] for xr = i - (D - 1) - min_disp and the keys stored by descending d (key[D - 1 - d]), pixel x updates
     # the contiguous rkey[x : x + D] with key[0 : D] (the reversed or strided forms do not vectorise).
-    rkey[:] = _NOKEY
+    if want_right:
+        rkey[:] = _NOKEY
     for x in range(W):
         km = _NOKEY
         for d in range(D):
@@ -593,7 +595,7 @@ def _wta_row_int16(sums, y, row, key, rkey, kbest, min_disp, subpixel, uniquenes
         disp = np.float32(np.nan)
         if k != _NOKEY:
             disp = _wta_finish(row[x], k % D, min_disp, subpixel, uniqueness, factor)
-            if lr_threshold >= 0 and not np.isnan(disp) and not _lr_consistent(x, disp, right_row, lr_threshold):
+            if want_right and not np.isnan(disp) and not _lr_consistent(x, disp, right_row, lr_threshold):
                 disp = np.float32(np.nan)
         left_row[x] = disp
 
@@ -603,7 +605,7 @@ def _sgm_kernel(cost, hi, nonneg, fwd, bwd, sf, sb, out, dxs, dys, P1, P2, mode,
                 min_disp, thr, Q1, Q2, V, scale, wta, disp_left, disp_right):
     """Forward and backward sweeps in parallel (sums in fwd[:, :, sf], bwd[:, :, sb]), then
     out = (forward + backward) * scale; or, for the int16 sums with scale 1, when wta = (True, min_disp, subpixel,
-    uniqueness, lr_threshold, want_right), each row of that volume goes straight to `_wta_row_int16` (disp_left,
+    uniqueness, lr_threshold), each row of that volume goes straight to `_wta_row_int16` (disp_left,
     disp_right) and the volume is never written."""
     for s in prange(2):
         if s == 0:
@@ -622,7 +624,7 @@ def _sgm_kernel(cost, hi, nonneg, fwd, bwd, sf, sb, out, dxs, dys, P1, P2, mode,
             rkey = np.empty(W + D - 1, np.int32)
             kbest = np.empty(W, np.int32)
             for y in range(b * H // nblock, (b + 1) * H // nblock):
-                _wta_row_int16(fwd, y, row, key, rkey, kbest, wta[1], wta[2], wta[3], wta[4], wta[5], disp_left[y],
+                _wta_row_int16(fwd, y, row, key, rkey, kbest, wta[1], wta[2], wta[3], wta[4], disp_left[y],
                                disp_right[y])
     else:
         for y in prange(H):
@@ -658,7 +660,7 @@ def _check_penalty(name: str, value, positive: bool = False) -> np.float32:
 
 _EMPTY2 = np.zeros((1, 1), np.float32)
 _EMPTY3 = np.zeros((1, 1, 1), np.float32)
-_NO_WTA = (False, 0, 0, 0.0, -1.0, False)  # _sgm_kernel's `wta`: write the aggregated volume
+_NO_WTA = (False, 0, 0, 0.0, -1.0)  # _sgm_kernel's `wta`: write the aggregated volume
 
 
 def _int16_limit(paths: int, P1, P2, mode: int) -> int:
@@ -751,13 +753,11 @@ def sgm_census_disparity(volume: np.ndarray, hi: np.ndarray, max_cost: int, P1: 
         vol = np.where(volume == np.uint8(255), np.float32(np.inf), volume.astype(np.float32))
         agg = sgm(vol, P1, P2, paths, guide=guide, p2_gamma=p2_gamma)
         del vol
-        if lr_threshold is None:
-            return winner_takes_all(agg, min_disp, subpixel, uniqueness)
-        return disparity_with_lr_check(agg, min_disp, subpixel, uniqueness, lr)
+        return _left_disparity(agg, min_disp, subpixel, uniqueness, lr_threshold)
     nonneg = np.ones((H, W), np.bool_)
     pen = (mode, g, np.float32(gamma_inv), _EMPTY2, _EMPTY2, 0, np.float32(0.0), np.float32(1.0), np.float32(1.0),
            np.float32(1.0), np.float32(1.0))
-    wta = (True, min_disp, code, float(uniqueness), float(lr), lr >= 0)
+    wta = (True, min_disp, code, float(uniqueness), float(lr))
     return _aggregate_int16(np.ascontiguousarray(volume), hi, nonneg, paths, p1, p2, pen, wta)
 
 

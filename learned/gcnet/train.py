@@ -45,6 +45,7 @@ from ..common import (
     check_output_file,
     check_output_folder,
     check_run_folder,
+    check_resume_position,
     check_resumed_iteration,
     check_state_dict,
     checkpoint_format,
@@ -55,7 +56,6 @@ from ..common import (
     merge_settings,
     note_other_arithmetic,
     open_log,
-    recorded_iterations,
     restoring,
     rng_state,
     save_json_atomic,
@@ -379,11 +379,8 @@ def main(argv: list[str] | None = None) -> int:
     crop = check_crop(settings["crop"], cfg)
     iters = settings["iters"]
     out = check_output_file(Path(args.out) if args.out else run / "weights.pt", "--out")
-    finished = out.is_file() and ckpt is not None and recorded_iterations(out.with_suffix(".json")) == ckpt["iteration"]
-    if ckpt and (int(ckpt["iteration"]) > iters or (int(ckpt["iteration"]) == iters and finished)):
-        raise StereoKitError(f"--resume: {resume} is at iteration {int(ckpt['iteration'])}, not below --iters {iters}")
-    if ckpt and int(ckpt["iteration"]) == iters:  # interrupted after its last checkpoint: only the weights are left
-        print(f"--resume: {resume} is at its last iteration ({iters}); writing the final weights", file=sys.stderr)
+    if ckpt:
+        check_resume_position(ckpt["iteration"], iters, out, resume, "--iters")
     torch.set_num_threads(args.threads)
     if ckpt:
         note_other_arithmetic(ckpt.get("arithmetic"), device, resume)

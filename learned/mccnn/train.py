@@ -37,6 +37,7 @@ from learned.common import (
     check_options,
     check_output_file,
     check_run_folder,
+    check_resume_position,
     check_resumed_iteration,
     checkpoint_format,
     choose_device,
@@ -46,7 +47,6 @@ from learned.common import (
     merge_settings,
     note_other_arithmetic,
     open_log,
-    recorded_iterations,
     restoring,
     rng_state,
     save_json_atomic,
@@ -321,11 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     ck, saved = load_resume(ckpt_path) if args.resume else (None, None)
     config = run_config(args, saved, ckpt_path)
     arch, setting, iterations, lr0 = config["arch"], config["setting"], config["iterations"], config["lr"]
-    finished = (out / "model.pt").is_file() and recorded_iterations(out / "model.json") == iterations
-    if ck is not None and (int(ck["iteration"]) > iterations or (int(ck["iteration"]) == iterations and finished)):
-        raise StereoKitError(f"--resume: {ckpt_path} is at iteration {int(ck['iteration'])}, not below --iterations {iterations}")
-    if ck is not None and int(ck["iteration"]) == iterations:  # stopped after its last checkpoint: export only
-        print(f"--resume: {ckpt_path} is at its last iteration ({iterations}); writing the final weights", file=sys.stderr)
+    if ck is not None:
+        check_resume_position(ck["iteration"], iterations, out / "model.pt", ckpt_path, "--iterations")
     if args.export:
         check_output_file(args.export, "--export")
     if args.threads:

@@ -154,8 +154,9 @@ def find_scenes(root: Path, detect=detect_layout, depth: int = 2) -> list[Path]:
     seen: set[Path] = set()
     for child in children:
         for scene in find_scenes(child, detect, depth - 1):
-            if scene.resolve() not in seen:  # a linked folder reaching a scene twice must not count it twice
-                seen.add(scene.resolve())
+            real = scene.resolve()
+            if real not in seen:  # a linked folder reaching a scene twice must not count it twice
+                seen.add(real)
                 found.append(scene)
     return found
 
